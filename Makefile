@@ -1,0 +1,58 @@
+# The front door. `make run` sets everything up and starts the assistant; `make test` sets up and runs all tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APP_VENV ?= $(or $(ASSISTANT_APP_VENV),.venv)
+RASA_VENV ?= $(or $(ASSISTANT_RASA_VENV),.venv-rasa)
+MODEL_DIR ?= $(or $(ASSISTANT_MODEL_DIR),models)
+export ASSISTANT_APP_VENV := $(APP_VENV)
+export ASSISTANT_RASA_VENV := $(RASA_VENV)
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+PY := $(APP_VENV)/bin/python
+RASA := $(RASA_VENV)/bin/rasa
+# The Rasa model is named after everything that shapes it, so it is trained only when one of those changes.
+RASA_INPUTS := config.yml domain.yml requirements/rasa.lock $(shell find data -name '*.yml' | sort)
+MODEL := $(MODEL_DIR)/$(shell cat $(RASA_INPUTS) | sha256sum | cut -c1-16).tar.gz
+export ASSISTANT_RASA_MODEL := $(abspath $(MODEL))
+
+.PHONY: help setup model index run test test-fast eval bench lint clean
+
+help: ## Show the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Create/update both Python environments (idempotent)
+	@scripts/setup.sh
+
+model: setup ## Train the Rasa model if the training data changed
+	@if [ -f "$(MODEL)" ]; then echo "Rasa model up to date: $(MODEL)"; else \
+	  echo "Training the Rasa model (a minute or two)..."; \
+	  $(RASA) train --fixed-model-name $(basename $(basename $(notdir $(MODEL)))) --out $(MODEL_DIR) --quiet; fi
+
+index: setup ## Build the knowledge index from knowledge/articles
+	@$(PY) -m knowledge build
+
+run: setup model index ## Set up everything and start the assistant on http://127.0.0.1:8000
+	@$(PY) -m bot.launcher --model $(MODEL)
+
+test: setup model ## Set up and run every test (unit, actions, Rasa, end to end)
+	@$(PY) -m pytest
+
+test-fast: setup ## Unit tests only (no Rasa server)
+	@$(PY) -m pytest -m "not e2e and not rasa"
+
+eval: setup model index ## Measure answer quality and triage on ../shared/eval/dev
+	@$(PY) -m scripts.evaluate
+
+bench: setup model index ## Measure throughput and latency
+	@$(PY) -m scripts.bench
+
+lint: setup ## Ruff lint
+	@$(PY) -m ruff check .
+
+clean: ## Remove generated files (environments stay)
+	rm -rf var models results .pytest_cache
