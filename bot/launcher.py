@@ -1,0 +1,158 @@
+"""Start the whole product on one machine: the Rasa server and the clinic app, and stop both on Ctrl-C.
+
+    python -m bot.launcher --model models/<hash>.tar.gz
+
+Rasa runs from its own Python 3.10 environment and listens on 127.0.0.1 only; the clinic app is the public
+surface. Both are real processes talking HTTP, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Product:
+    """The two processes of a running assistant."""
+
+    model: Path
+    port: int = 8000
+    rasa_port: int = 5005
+    host: str = "127.0.0.1"
+    var_dir: Path = ROOT / "var"
+    rasa_python: Path = Path(os.environ.get("ASSISTANT_RASA_VENV", ROOT / ".venv-rasa")) / "bin" / "python"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    log_dir: Path | None = None
+    _env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{'127.0.0.1' if self.host == '0.0.0.0' else self.host}:{self.port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def environment(self) -> dict[str, str]:
+        """The environment both processes share (made once: it holds the action token they agree on)."""
+        if self._env:
+            return self._env
+        env = dict(os.environ)
+        env.setdefault("ASSISTANT_ACTION_TOKEN", secrets.token_urlsafe(24))
+        env.setdefault("ASSISTANT_TRACKER_DIALECT", "sqlite")
+        env.setdefault("ASSISTANT_TRACKER_URL", "")
+        env.setdefault("ASSISTANT_TRACKER_DB", str(self.var_dir / "rasa-tracker.db"))
+        env.update(
+            ASSISTANT_VAR_DIR=str(self.var_dir),
+            ASSISTANT_PORT=str(self.port),
+            ASSISTANT_RASA_URL=self.rasa_url,
+            ASSISTANT_ACTION_URL=f"http://127.0.0.1:{self.port}/webhook",
+            RASA_TELEMETRY_ENABLED="false",
+            SQLALCHEMY_SILENCE_UBER_WARNING="1",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            TF_CPP_MIN_LOG_LEVEL="2",
+        )
+        env.update(self.extra_env)
+        self._env = env
+        return env
+
+    def start(self, log_dir: Path | None = None) -> None:
+        """Start Rasa and the app; return once both answer."""
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = log_dir
+        self.start_rasa()
+        self.processes["app"] = _spawn(
+            [sys.executable, "-m", "uvicorn", "bot.main:create_app", "--factory", "--host", self.host,
+             "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
+            self.environment(), log_dir and log_dir / "app.log",
+        )
+        self.wait_until_ready()
+
+    def start_rasa(self) -> None:
+        self.processes["rasa"] = _spawn(
+            [str(self.rasa_python), "-m", "rasa", "run", "--model", str(self.model), "--endpoints",
+             "endpoints.yml", "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port",
+             str(self.rasa_port)],
+            self.environment(), self.log_dir and self.log_dir / "rasa.log",
+        )
+
+    def wait_until_ready(self, timeout: float = 240.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name, url in (("app", f"{self.url}/api/health"), ("rasa", f"{self.rasa_url}/status")):
+            while not _answers(url):
+                if self.processes[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {self.processes[name].returncode}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} did not start within {timeout:.0f}s")
+                time.sleep(0.5)
+
+    def stop_rasa(self) -> None:
+        _terminate(self.processes.pop("rasa", None))
+
+    def stop(self) -> None:
+        for name in ("app", "rasa"):
+            _terminate(self.processes.pop(name, None))
+
+
+def _spawn(command: list[str], env: dict[str, str], log_file: Path | None) -> subprocess.Popen:
+    output = open(log_file, "ab") if log_file else None  # noqa: SIM115 - lives as long as the process
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _terminate(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="trained Rasa model (.tar.gz)")
+    parser.add_argument("--host", default=os.environ.get("ASSISTANT_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ASSISTANT_PORT", 8000)))
+    parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("ASSISTANT_RASA_PORT", 5005)))
+    args = parser.parse_args()
+    product = Product(model=args.model, host=args.host, port=args.port, rasa_port=args.rasa_port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        print("Starting the Rasa server and the clinic app (first start takes about a minute)...", flush=True)
+        product.start()
+        print(f"\nThe assistant is ready: {product.url}  (API docs: {product.url}/docs)\nPress Ctrl-C to stop.",
+              flush=True)
+        while all(p.poll() is None for p in product.processes.values()):
+            time.sleep(1)
+        print("A process stopped unexpectedly; shutting down.", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+    finally:
+        product.stop()
+
+
+if __name__ == "__main__":
+    main()

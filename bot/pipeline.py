@@ -1,0 +1,139 @@
+"""The way a patient message travels: clean -> conversation -> triage -> Rasa -> reply.
+
+Every channel (chat API, SMS, WhatsApp) adapts its input to `IncomingMessage` and calls `ChatPipeline.handle`.
+Triage runs first, on every message, and its reply never depends on Rasa being up.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bot.models import Conversation
+from bot.rasa_client import RasaUnavailable
+from bot.schemas import Button, ChatMessage, ChatResponse, Source
+from bot.services import Services
+from knowledge.treatment_day import extract_treatment_date, treatment_day
+from knowledge.triage import TriageResult
+
+log = logging.getLogger(__name__)
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+ESCALATING_LEVELS = ("urgent", "emergency")
+
+
+class BadMessage(ValueError):
+    """The message cannot be processed as it is; the text says why, in words a patient understands."""
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    text: str
+    session_id: str | None = None
+    treatment_date: date | None = None
+    channel: str = "api"
+
+
+def clean_text(text: str, max_chars: int) -> str:
+    """Strip control characters and surrounding blanks; refuse empty or over-long messages."""
+    cleaned = _CONTROL_CHARS.sub(" ", text).strip()
+    if not cleaned:
+        raise BadMessage("The message is empty. Please type your question.")
+    if len(cleaned) > max_chars:
+        raise BadMessage(f"The message is too long ({len(cleaned)} characters, the limit is {max_chars}).")
+    return cleaned
+
+
+class ChatPipeline:
+    """Turns one patient message into the assistant's reply messages."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle(self, incoming: IncomingMessage) -> ChatResponse:
+        services = self.services
+        text = clean_text(incoming.text, services.settings.max_message_chars)
+        today = services.today()
+        conversation = self._conversation(incoming, text, today)
+        day = treatment_day(conversation.treatment_date, today) if conversation.treatment_date else None
+
+        triage = services.detector.assess(text, day)
+        log.info("message conversation=%s channel=%s triage=%s", conversation.id, incoming.channel, triage.level)
+
+        messages: list[ChatMessage] = []
+        if triage.level in ESCALATING_LEVELS:
+            messages.append(ChatMessage(text=triage.reply or "", kind="escalation", triage=triage.level))
+
+        metadata = {
+            "treatment_date": conversation.treatment_date.isoformat() if conversation.treatment_date else None,
+            "triage": {"level": triage.level, "concepts": triage.concepts},
+            "channel": incoming.channel,
+        }
+        messages += await self._ask_rasa(conversation.id, text, metadata, triage)
+        return ChatResponse(session_id=conversation.id, messages=messages)
+
+    def _conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
+        """Find or start the conversation and update its treatment date from the message or the request."""
+        stated = extract_treatment_date(text, today) or incoming.treatment_date
+        if stated and stated > today:
+            stated = None  # a future date is an appointment, not a treatment that happened
+        with self.services.db.session() as session:
+            conversation = session.get(Conversation, incoming.session_id) if incoming.session_id else None
+            if conversation is None:
+                conversation = Conversation(
+                    id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False
+                )
+                session.add(conversation)
+            if stated:
+                conversation.treatment_date = stated
+            return conversation
+
+    async def _ask_rasa(
+        self, sender: str, text: str, metadata: dict[str, Any], triage: TriageResult
+    ) -> list[ChatMessage]:
+        try:
+            raw = await self.services.rasa.send(sender, text, metadata)
+        except RasaUnavailable as error:
+            log.warning("rasa unavailable conversation=%s error=%s", sender, error)
+            return [self._unavailable_message(triage)]
+        replies = [shape_rasa_message(message, triage.level) for message in raw]
+        replies = [reply for reply in replies if reply is not None]
+        if triage.level == "routine" and not any(reply.kind == "answer" for reply in replies):
+            # The protocol's reassurance is better than "I don't know" for an expected effect.
+            replies = [r for r in replies if r.kind != "fallback"]
+            replies.insert(0, ChatMessage(text=triage.reply or "", kind="answer", triage="routine"))
+        return replies or [self._unavailable_message(triage)]
+
+    def _unavailable_message(self, triage: TriageResult) -> ChatMessage:
+        clinic = self.services.clinic
+        text = (
+            f"Sorry, I can't answer questions right now. Please call {clinic.name} at {clinic.phone} "
+            f"({clinic.hours})."
+        )
+        if triage.level == "routine" and triage.reply:
+            text = f"{triage.reply} {text}"
+        return ChatMessage(text=text, kind="fallback", triage=triage.level)
+
+
+def shape_rasa_message(message: dict[str, Any], triage_level: str) -> ChatMessage | None:
+    """Fit one Rasa REST message into the chat contract.
+
+    Actions send a custom JSON message with an explicit kind; plain domain responses are small talk.
+    """
+    custom = message.get("custom")
+    if isinstance(custom, dict) and custom.get("text"):
+        return ChatMessage(
+            text=custom["text"],
+            kind=custom.get("kind", "answer"),
+            triage=triage_level,
+            sources=[Source(**source) for source in custom.get("sources", [])],
+            buttons=[Button(**button) for button in custom.get("buttons", [])],
+        )
+    if message.get("text"):
+        buttons = [Button(title=b["title"], payload=b["payload"]) for b in message.get("buttons", [])]
+        return ChatMessage(text=message["text"], kind="smalltalk", triage=triage_level, buttons=buttons)
+    return None
