@@ -78,11 +78,13 @@ class ChatPipeline:
 
     def _conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
         """Find or start the conversation and update its treatment date from the message or the request."""
-        stated = extract_treatment_date(text, today) or incoming.treatment_date
-        if stated and stated > today:
-            stated = None  # a future date is an appointment, not a treatment that happened
         with self.services.db.session() as session:
             conversation = session.get(Conversation, incoming.session_id) if incoming.session_id else None
+            known = conversation is not None and conversation.treatment_date is not None
+            # Once the date is known, only a message that names the treatment again may change it.
+            stated = extract_treatment_date(text, today, explicit_only=known) or incoming.treatment_date
+            if stated and stated > today:
+                stated = None  # a future date is an appointment, not a treatment that happened
             if conversation is None:
                 conversation = Conversation(
                     id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False
