@@ -3,7 +3,8 @@
     python -m bot.launcher --model models/<hash>.tar.gz
 
 Rasa runs from its own Python 3.10 environment and listens on 127.0.0.1 only; the clinic app is the public
-surface. Both are real processes talking HTTP, exactly as in production.
+surface. Both are real processes talking HTTP, exactly as in production. Outside production, when no real
+SMS, e-mail or webhook notifier is configured, a third process runs the notification fakes (bot/fakes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from dotenv import dotenv_values
+
+from bot.fakes.process import NotificationFakes, fakes_wanted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +40,7 @@ class Product:
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     log_dir: Path | None = None
+    fakes: NotificationFakes | None = None  # set when staff notifications go to the local fakes
     _env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -52,6 +57,7 @@ class Product:
             return self._env
         env = dict(os.environ)
         env.setdefault("ASSISTANT_ACTION_TOKEN", secrets.token_urlsafe(24))
+        env.setdefault("ASSISTANT_STAFF_TOKEN", secrets.token_urlsafe(24))
         env.setdefault("ASSISTANT_TRACKER_DIALECT", "sqlite")
         env.setdefault("ASSISTANT_TRACKER_URL", "")
         env.setdefault("ASSISTANT_TRACKER_DB", str(self.var_dir / "rasa-tracker.db"))
@@ -67,6 +73,10 @@ class Product:
             TF_CPP_MIN_LOG_LEVEL="2",
         )
         env.update(self.extra_env)
+        if fakes_wanted({**dotenv_values(ROOT / ".env"), **env}):
+            # No real notifier configured: staff notifications go to local fakes, never to real people.
+            self.fakes = NotificationFakes()
+            env.update(self.fakes.app_environment())
         self._env = env
         return env
 
@@ -74,6 +84,9 @@ class Product:
         """Start Rasa and the app; return once both answer."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
+        env = self.environment()  # decides whether staff notifications go to the local fakes
+        if self.fakes:
+            self.processes["fakes"] = _spawn(self.fakes.command(), env, log_dir and log_dir / "fakes.log")
         self.start_rasa()
         self.processes["app"] = _spawn(
             [sys.executable, "-m", "uvicorn", "bot.main:create_app", "--factory", "--host", self.host,
@@ -92,7 +105,7 @@ class Product:
 
     def wait_until_ready(self, timeout: float = 240.0) -> None:
         deadline = time.monotonic() + timeout
-        for name, url in (("app", f"{self.url}/api/health"), ("rasa", f"{self.rasa_url}/status")):
+        for name, url in self._health_urls():
             while not _answers(url):
                 if self.processes[name].poll() is not None:
                     raise RuntimeError(f"{name} exited with code {self.processes[name].returncode}")
@@ -100,11 +113,17 @@ class Product:
                     raise TimeoutError(f"{name} did not start within {timeout:.0f}s")
                 time.sleep(0.5)
 
+    def _health_urls(self) -> list[tuple[str, str]]:
+        urls = [("app", f"{self.url}/api/health"), ("rasa", f"{self.rasa_url}/")]
+        if self.fakes and "fakes" in self.processes:
+            urls.append(("fakes", f"{self.fakes.control_url}/"))
+        return urls
+
     def stop_rasa(self) -> None:
         _terminate(self.processes.pop("rasa", None))
 
     def stop(self) -> None:
-        for name in ("app", "rasa"):
+        for name in ("app", "rasa", "fakes"):
             _terminate(self.processes.pop(name, None))
 
 
@@ -131,6 +150,14 @@ def _terminate(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
+def _print_staff_access(product: Product) -> None:
+    """Where a developer finds the staff API token and what the notification fakes received."""
+    if "ASSISTANT_STAFF_TOKEN" not in os.environ:
+        print(f"Staff API (/admin) token for this run: {product.environment()['ASSISTANT_STAFF_TOKEN']}")
+    if product.fakes:
+        print(f"Staff notifications go to local fakes: {product.fakes.control_url}/received")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="trained Rasa model (.tar.gz)")
@@ -145,6 +172,7 @@ def main() -> None:
         product.start()
         print(f"\nThe assistant is ready: {product.url}  (API docs: {product.url}/docs)\nPress Ctrl-C to stop.",
               flush=True)
+        _print_staff_access(product)
         while all(p.poll() is None for p in product.processes.values()):
             time.sleep(1)
         print("A process stopped unexpectedly; shutting down.", file=sys.stderr)

@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bot import services as services_module
-from bot.api import chat, webhook
+from bot.api import chat, conversations, staff, webhook
+from bot.escalation.outbox import OutboxWorker
 from bot.pipeline import ChatPipeline
 from bot.services import Services, build_services
 from bot.settings import Settings, get_settings
@@ -19,8 +20,17 @@ from bot.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
+def configure_logging() -> None:
+    """Our loggers at INFO (ids, levels, counts: never patient text); chatty libraries at WARNING."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and a webhook URL can carry a secret.
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the app; `services` may be given ready-made (tests), otherwise they are built at start-up."""
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -28,7 +38,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services_module.install(ready)
         app.state.services = ready
         app.state.pipeline = ChatPipeline(ready)
+        outbox = OutboxWorker.from_services(ready)
+        outbox.start(ready.settings.outbox_poll_seconds)
+        unsubscribe = ready.escalations.subscribe(outbox.wake)
         yield
+        unsubscribe()
+        await outbox.stop()
         await ready.rasa.close()
 
     app = FastAPI(
@@ -39,6 +54,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.include_router(chat.router)
     app.include_router(webhook.router)
+    app.include_router(conversations.router)
+    app.include_router(staff.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected_error)
     return app

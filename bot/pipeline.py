@@ -6,6 +6,7 @@ Triage runs first, on every message, and its reply never depends on Rasa being u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bot.escalation.handoff import HANDOFF_BUTTON, record_patient_message, waiting_text
 from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
 from bot.schemas import Button, ChatMessage, ChatResponse, Source
@@ -66,7 +68,17 @@ class ChatPipeline:
 
         messages: list[ChatMessage] = []
         if triage.level in ESCALATING_LEVELS:
-            messages.append(ChatMessage(text=triage.reply or "", kind="escalation", triage=triage.level))
+            await self._escalate(conversation.id, text, triage, incoming.channel)
+            offer = [] if conversation.handed_off else [Button(**HANDOFF_BUTTON)]
+            messages.append(
+                ChatMessage(text=triage.reply or "", kind="escalation", triage=triage.level, buttons=offer)
+            )
+        if conversation.handed_off:
+            # Staff have this conversation: keep the message for them instead of answering automatically.
+            await asyncio.to_thread(record_patient_message, services.db, conversation.id, text)
+            waiting = ChatMessage(text=waiting_text(services.clinic), kind="handoff", triage=triage.level)
+            messages.append(waiting)
+            return ChatResponse(session_id=conversation.id, messages=messages)
 
         metadata = {
             "treatment_date": conversation.treatment_date.isoformat() if conversation.treatment_date else None,
@@ -75,6 +87,15 @@ class ChatPipeline:
         }
         messages += await self._ask_rasa(conversation.id, text, metadata, triage)
         return ChatResponse(session_id=conversation.id, messages=messages)
+
+    async def _escalate(self, conversation_id: str, text: str, triage: TriageResult, channel: str) -> None:
+        """Record the escalation before Rasa is asked, so neither a slow nor a stopped Rasa can lose it."""
+        try:
+            record = self.services.escalations.record
+            await asyncio.to_thread(record, conversation_id, triage.level, triage.concepts, channel, text)
+        except Exception as error:  # noqa: BLE001 - the patient must still get the protocol reply
+            # The class name only: database errors can quote the patient's text as a parameter.
+            log.error("escalation not recorded conversation=%s: %s", conversation_id, type(error).__name__)
 
     def _conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
         """Find or start the conversation and update its treatment date from the message or the request."""

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.db import Database, migrate
+from bot.escalation.service import EscalationService
 from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from knowledge.answers import Answerer
@@ -25,6 +26,12 @@ class Services:
     detector: RedFlagDetector
     answerer: Answerer
     rasa: RasaClient
+    # Built from the others unless given (tests): escalation records and their staff notifications.
+    escalations: EscalationService = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.escalations is None:
+            self.escalations = EscalationService.from_settings(self.settings, self.db, self.clinic)
 
     def today(self) -> date:
         """Today in the clinic's time zone: treatment days are counted the way the clinic counts them."""

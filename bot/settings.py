@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,33 @@ class Settings(BaseSettings):
     # Staff API (admin) bearer token.
     staff_token: str = ""
 
+    # Escalation notifications to staff (bot/escalation). A channel is used only when it is configured;
+    # secrets come from the environment only. Development points these at the fakes (python -m bot.fakes).
+    on_call_phone: str = ""  # empty: the clinic profile's on_call_phone
+    backup_phone: str = ""  # re-notified when an urgent escalation is not acknowledged in time
+    staff_email: str = ""
+    backup_email: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = ""
+    smtp_starttls: bool = True
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from_number: str = ""
+    twilio_base_url: str = ""  # empty: Twilio's real API
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")  # signs the JSON body (X-Assistant-Signature: sha256=...)
+    notify_timeout_seconds: float = 10.0
+    escalation_dedupe_seconds: float = 600.0  # the same text in the same conversation: one escalation
+    escalation_renotify_seconds: float = 900.0  # unacknowledged urgent escalation -> backup contact
+    outbox_poll_seconds: float = 2.0
+    outbox_lease_seconds: float = 60.0  # a claimed notification is retried by others only after this
+    outbox_retry_base_seconds: float = 2.0
+    outbox_retry_max_seconds: float = 300.0
+    outbox_max_attempts: int = 15
+
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         if not self.database_url:
@@ -55,6 +82,18 @@ class Settings(BaseSettings):
             if not value:
                 # Development and tests: a random secret per process is safe and needs no set-up.
                 setattr(self, name, secrets.token_urlsafe(24))
+        return self
+
+    @model_validator(mode="after")
+    def _notifier_secrets(self) -> Settings:
+        # A configured channel with a missing or placeholder secret would fail at the worst moment: refuse
+        # to start instead (production only; development uses the fakes).
+        if self.environment != "production":
+            return self
+        needed = {"twilio_auth_token": self.twilio_account_sid, "webhook_secret": self.webhook_url}
+        for name, channel_setting in needed.items():
+            if channel_setting and getattr(self, name).get_secret_value() in ("", PLACEHOLDER):
+                raise ValueError(f"ASSISTANT_{name.upper()} must be set to a real secret in production")
         return self
 
 

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import bot.escalation.models  # noqa: F401  (registers the escalation tables on Base)
 from bot.models import Base
 
 config = context.config

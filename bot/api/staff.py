@@ -1,0 +1,215 @@
+"""The staff API (`/admin`, bearer token `ASSISTANT_STAFF_TOKEN`): escalations, handoff, unanswered questions.
+
+Endpoints are plain functions: FastAPI runs them in its thread pool, so database waits never block chats.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from bot.api.deps import ServicesDep
+from bot.escalation import handoff
+from bot.escalation.models import Escalation, HandoffMessage, StaffNotification, as_utc
+from bot.models import Conversation, UnansweredQuestion
+
+_bearer = HTTPBearer(auto_error=False, description="the staff token (ASSISTANT_STAFF_TOKEN)")
+
+
+def require_staff(
+    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Every /admin route: a valid staff bearer token, compared in constant time."""
+    expected = services.settings.staff_token.encode()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="a valid staff token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+router = APIRouter(prefix="/admin", tags=["staff"], dependencies=[Depends(require_staff)])
+
+ConversationId = Annotated[str, Path(max_length=64)]
+StaffName = Annotated[str | None, Field(default=None, max_length=64, description="who, for the record")]
+
+
+class NotificationOut(BaseModel):
+    channel: str
+    purpose: str
+    status: str
+    attempts: int
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+class EscalationOut(BaseModel):
+    id: int
+    conversation_id: str
+    severity: str
+    concepts: list[str]
+    channel: str
+    patient_text: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    notifications: list[NotificationOut]
+
+
+class Acknowledgement(BaseModel):
+    staff_name: StaffName
+
+
+class HandedOffConversation(BaseModel):
+    conversation_id: str
+    channel: str
+    reason: str | None
+    since: datetime | None
+
+
+class HandoffMessageOut(BaseModel):
+    id: int
+    sender: Literal["patient", "staff"]
+    staff_name: str | None
+    text: str
+    created_at: datetime
+
+
+class StaffReply(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    staff_name: StaffName
+
+
+class HandBack(BaseModel):
+    staff_name: StaffName
+
+
+class UnansweredOut(BaseModel):
+    id: int
+    conversation_id: str
+    question: str
+    intent: str | None
+    best_score: float | None
+    created_at: datetime
+
+
+@router.get("/escalations", response_model=list[EscalationOut])
+def list_escalations(
+    services: ServicesDep,
+    status_filter: Annotated[Literal["open", "acknowledged", "all"], Query(alias="status")] = "all",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EscalationOut]:
+    """Escalations, newest first, with the delivery state of their staff notifications."""
+    rows = services.escalations.recent(None if status_filter == "all" else status_filter, limit)
+    notifications = services.escalations.notifications([row.id for row in rows])
+    return [_escalation_out(row, notifications[row.id]) for row in rows]
+
+
+@router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationOut)
+def acknowledge(
+    escalation_id: int, services: ServicesDep, body: Acknowledgement | None = None
+) -> EscalationOut:
+    """Someone is dealing with it: stops the reminder to the backup contact. Repeating it changes nothing."""
+    row = services.escalations.acknowledge(escalation_id, body.staff_name if body else None)
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such escalation")
+    return _escalation_out(row, services.escalations.notifications([row.id])[row.id])
+
+
+@router.get("/conversations/handed-off", response_model=list[HandedOffConversation])
+def handed_off_conversations(services: ServicesDep) -> list[HandedOffConversation]:
+    """Conversations staff have taken over, longest waiting first."""
+    return [
+        HandedOffConversation(
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            reason=started.reason if started else None,
+            since=as_utc(started.started_at) if started else None,
+        )
+        for conversation, started in handoff.handed_off(services.db)
+    ]
+
+
+@router.get("/conversations/{conversation_id}/messages", response_model=list[HandoffMessageOut])
+def conversation_messages(conversation_id: ConversationId, services: ServicesDep) -> list[HandoffMessageOut]:
+    """What the patient wrote while handed off, and the staff replies, oldest first."""
+    _require_conversation(services, conversation_id)
+    return [_message_out(message) for message in handoff.messages(services.db, conversation_id)]
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages", response_model=HandoffMessageOut, status_code=201
+)
+def post_reply(conversation_id: ConversationId, body: StaffReply, services: ServicesDep) -> HandoffMessageOut:
+    """Reply to the patient (they see it on their next poll). Replying takes the conversation over."""
+    reply = handoff.post_staff_reply(services.db, conversation_id, body.text, body.staff_name)
+    if reply is None:
+        raise HTTPException(status_code=404, detail="no such conversation")
+    return _message_out(reply)
+
+
+@router.post("/conversations/{conversation_id}/hand-back")
+def hand_back(conversation_id: ConversationId, services: ServicesDep, body: HandBack | None = None) -> dict:
+    """The assistant answers this conversation again."""
+    changed = handoff.hand_back(services.db, conversation_id, body.staff_name if body else None)
+    if changed is None:
+        raise HTTPException(status_code=404, detail="no such conversation")
+    return {"conversation_id": conversation_id, "handed_off": False, "changed": changed}
+
+
+@router.get("/unanswered-questions", response_model=list[UnansweredOut])
+def unanswered_questions(
+    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[UnansweredOut]:
+    """Questions the assistant could not answer from the knowledge base, newest first."""
+    query = select(UnansweredQuestion).order_by(UnansweredQuestion.id.desc()).limit(limit)
+    with services.db.session() as session:
+        rows = session.scalars(query).all()
+    return [
+        UnansweredOut(
+            id=row.id, conversation_id=row.conversation_id, question=row.question, intent=row.intent,
+            best_score=row.best_score, created_at=as_utc(row.created_at),
+        )
+        for row in rows
+    ]
+
+
+def _require_conversation(services: ServicesDep, conversation_id: str) -> None:
+    with services.db.session() as session:
+        if session.get(Conversation, conversation_id) is None:
+            raise HTTPException(status_code=404, detail="no such conversation")
+
+
+def _escalation_out(row: Escalation, notifications: list[StaffNotification]) -> EscalationOut:
+    return EscalationOut(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        severity=row.severity,
+        concepts=row.concepts,
+        channel=row.channel,
+        patient_text=row.patient_text,
+        created_at=as_utc(row.created_at),
+        acknowledged_at=row.acknowledged_at and as_utc(row.acknowledged_at),
+        acknowledged_by=row.acknowledged_by,
+        notifications=[
+            NotificationOut(
+                channel=n.channel, purpose=n.purpose, status=n.status, attempts=n.attempts,
+                delivered_at=n.delivered_at and as_utc(n.delivered_at), last_error=n.last_error,
+            )
+            for n in notifications
+        ],
+    )
+
+
+def _message_out(message: HandoffMessage) -> HandoffMessageOut:
+    return HandoffMessageOut(
+        id=message.id, sender=message.sender, staff_name=message.staff_name, text=message.text,
+        created_at=as_utc(message.created_at),
+    )

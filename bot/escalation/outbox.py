@@ -1,0 +1,282 @@
+"""The durable outbox: delivers staff notifications from the database, exactly once, surviving restarts.
+
+How a notification is delivered once:
+1. It is a row (`staff_notifications`), written in the same transaction as its escalation, with a unique
+   (escalation, purpose, channel, recipient): it cannot be lost or queued twice.
+2. A worker claims a due row with a compare-and-set UPDATE (pending, due, not claimed or claim expired ->
+   claimed by me until now + lease). Only one worker can win; the claim is committed before sending, so two
+   workers, two app instances or a restarted app never send the same row at the same time.
+3. After sending, the row is marked delivered with the provider's reference. A failure releases the claim
+   and schedules a retry with exponential backoff, until `max_attempts`.
+4. If a worker dies between sending and marking, its claim expires and the row is retried. That retry asks
+   the provider first where it can (Twilio: list the SMS sent to that number, look for the row's key) and
+   otherwise sends with the same idempotency key (e-mail Message-ID, webhook Idempotency-Key).
+
+The worker also re-notifies the backup contact when an escalation stays unacknowledged too long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select, update
+
+from bot.db import Database
+from bot.escalation.models import Escalation, StaffNotification
+from bot.escalation.notices import Notice, compose
+from bot.escalation.notifiers import DeliveryError, Notifier, build_notifiers
+from bot.escalation.service import Clock, StaffContacts, queue_notifications
+from bot.models import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.dml import Update
+
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 300.0
+    max_attempts: int = 15
+
+    def delay(self, attempts: int) -> timedelta:
+        """Wait after the `attempts`-th failed attempt: base, 2 x base, 4 x base ... up to max."""
+        return timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** (attempts - 1)))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    notification_id: int
+    escalation_id: int
+    attempts: int  # including this one
+    notice: Notice
+
+
+class OutboxWorker:
+    """Polls the outbox; `run_once` is one synchronous pass, `start`/`stop` run it as an asyncio task."""
+
+    def __init__(
+        self,
+        db: Database,
+        notifiers: Mapping[str, Notifier],
+        contacts: StaffContacts,
+        *,
+        clinic_name: str,
+        policy: RetryPolicy | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        renotify_after: timedelta = timedelta(minutes=15),
+        clock: Clock = utcnow,
+        batch: int = 50,
+    ) -> None:
+        self.db = db
+        self.notifiers = dict(notifiers)
+        self.contacts = contacts
+        self.clinic_name = clinic_name
+        self.policy = policy or RetryPolicy()
+        self.lease = lease
+        self.renotify_after = renotify_after
+        self.clock = clock
+        self.batch = batch
+        self.worker_id = f"outbox-{uuid.uuid4().hex[:12]}"
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_services(cls, services: Services) -> OutboxWorker:
+        settings = services.settings
+        return cls(
+            services.db,
+            build_notifiers(settings),
+            services.escalations.contacts,
+            clinic_name=services.clinic.name,
+            policy=RetryPolicy(
+                base_seconds=settings.outbox_retry_base_seconds,
+                max_seconds=settings.outbox_retry_max_seconds,
+                max_attempts=settings.outbox_max_attempts,
+            ),
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            renotify_after=timedelta(seconds=settings.escalation_renotify_seconds),
+        )
+
+    # --- one pass -------------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Queue due reminders, then deliver what is due; return how many notifications were delivered."""
+        self.queue_reminders()
+        delivered = 0
+        for notification_id in self._due_ids():
+            if self._stopping:
+                break
+            claimed = self._claim(notification_id)
+            if claimed is not None:
+                delivered += self._deliver(claimed)
+        return delivered
+
+    def queue_reminders(self) -> int:
+        """Queue the backup contact's reminder for each escalation unacknowledged past the delay."""
+        if not self.contacts.reminder:
+            return 0
+        now = self.clock()
+        overdue = (
+            select(Escalation.id)
+            .where(Escalation.acknowledged_at.is_(None), Escalation.backup_notified_at.is_(None))
+            .where(Escalation.created_at <= now - self.renotify_after)
+        )
+        with self.db.session() as session:
+            escalation_ids = list(session.scalars(overdue))
+        return sum(self._queue_reminder(escalation_id, now) for escalation_id in escalation_ids)
+
+    def _queue_reminder(self, escalation_id: int, now: datetime) -> int:
+        with self.db.session() as session:
+            # Compare-and-set: of several workers, only the one that flips backup_notified_at queues rows.
+            flipped = session.execute(
+                update(Escalation)
+                .where(Escalation.id == escalation_id)
+                .where(Escalation.acknowledged_at.is_(None), Escalation.backup_notified_at.is_(None))
+                .values(backup_notified_at=now)
+            )
+            if flipped.rowcount != 1:
+                return 0
+            queue_notifications(session, escalation_id, "reminder", self.contacts.reminder, now)
+        log.info("escalation id=%s unacknowledged: backup contact reminder queued", escalation_id)
+        return 1
+
+    def _due_ids(self) -> list[int]:
+        now = self.clock()
+        query = (
+            select(StaffNotification.id)
+            .where(StaffNotification.status == "pending", StaffNotification.next_attempt_at <= now)
+            .where(or_(StaffNotification.claimed_until.is_(None), StaffNotification.claimed_until < now))
+            .order_by(StaffNotification.next_attempt_at, StaffNotification.id)
+            .limit(self.batch)
+        )
+        with self.db.session() as session:
+            return list(session.scalars(query))
+
+    def _claim(self, notification_id: int) -> Claimed | None:
+        """Take the row for this worker until the lease ends, or None if another worker has it."""
+        with self.db.session() as session:
+            now = self.clock()
+            won = session.execute(
+                update(StaffNotification)
+                .where(StaffNotification.id == notification_id, StaffNotification.status == "pending")
+                .where(StaffNotification.next_attempt_at <= now)
+                .where(or_(StaffNotification.claimed_until.is_(None), StaffNotification.claimed_until < now))
+                .values(
+                    claimed_by=self.worker_id,
+                    claimed_until=now + self.lease,
+                    attempts=StaffNotification.attempts + 1,
+                )
+            )
+            if won.rowcount != 1:
+                return None
+            row = session.get_one(StaffNotification, notification_id, populate_existing=True)
+            escalation = session.get_one(Escalation, row.escalation_id)
+            if row.purpose == "reminder" and escalation.acknowledged_at is not None:
+                row.status, row.claimed_by, row.claimed_until = "cancelled", None, None
+                return None  # acknowledged since the reminder was queued: nobody needs it now
+            notice = compose(row, escalation, self.clinic_name)
+            return Claimed(row.id, escalation.id, row.attempts, notice)
+
+    def _deliver(self, claimed: Claimed) -> int:
+        notifier = self.notifiers.get(claimed.notice.channel)
+        try:
+            if notifier is None:
+                raise DeliveryError("channel not configured")
+            # Attempt > 1: an earlier one may have got through before its worker could mark it.
+            reference = notifier.already_delivered(claimed.notice) if claimed.attempts > 1 else None
+            reference = reference or notifier.send(claimed.notice)
+        except DeliveryError as error:
+            self._failed(claimed, str(error))
+            return 0
+        self._delivered(claimed, reference)
+        return 1
+
+    def _delivered(self, claimed: Claimed, reference: str) -> None:
+        with self.db.session() as session:
+            marked = session.execute(
+                self._mine(claimed).values(
+                    status="delivered", delivered_at=self.clock(), provider_ref=reference[:255],
+                    claimed_by=None, claimed_until=None, last_error=None,
+                )
+            )
+        if marked.rowcount != 1:
+            # The lease ran out while sending and another worker took the row: raise the lease.
+            log.warning("notification id=%s delivered after its lease expired", claimed.notification_id)
+        log.info(
+            "notification id=%s escalation=%s channel=%s delivered attempt=%s",
+            claimed.notification_id, claimed.escalation_id, claimed.notice.channel, claimed.attempts,
+        )
+
+    def _failed(self, claimed: Claimed, reason: str) -> None:
+        gave_up = claimed.attempts >= self.policy.max_attempts
+        values: dict[str, object] = {"claimed_by": None, "claimed_until": None, "last_error": reason[:128]}
+        if gave_up:
+            values["status"] = "failed"
+        else:
+            values["next_attempt_at"] = self.clock() + self.policy.delay(claimed.attempts)
+        with self.db.session() as session:
+            session.execute(self._mine(claimed).values(**values))
+        level = logging.ERROR if gave_up else logging.WARNING
+        log.log(
+            level, "notification id=%s escalation=%s channel=%s attempt=%s failed (%s)%s",
+            claimed.notification_id, claimed.escalation_id, claimed.notice.channel, claimed.attempts, reason,
+            ": giving up, staff must check the escalation list" if gave_up else "",
+        )
+
+    def _mine(self, claimed: Claimed) -> Update:
+        """An UPDATE of the claimed row that does nothing if this worker no longer holds the claim."""
+        return update(StaffNotification).where(
+            StaffNotification.id == claimed.notification_id, StaffNotification.claimed_by == self.worker_id
+        )
+
+    # --- background task ------------------------------------------------------------------------------
+
+    def start(self, poll_seconds: float) -> None:
+        """Run passes every `poll_seconds`, and at once when woken (a new escalation was recorded)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(poll_seconds), name=self.worker_id)
+        log.info("outbox worker %s started: channels %s", self.worker_id, sorted(self.notifiers))
+        if not self.contacts.alert:
+            log.warning("no staff notification channel configured: escalations are recorded, nobody is told")
+
+    def wake(self) -> None:
+        """Thread-safe: make the running worker look at the outbox now."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        """Finish the notification in hand (its claim would otherwise wait for the lease), then stop."""
+        self._stopping = True
+        self._loop = None  # late wake-ups become no-ops
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self, poll_seconds: float) -> None:
+        assert self._wake is not None
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self.run_once)
+            except Exception as error:  # noqa: BLE001 - the worker must outlive a database hiccup
+                # The class name only: database errors can quote the statement's parameters.
+                log.error("outbox pass failed: %s", type(error).__name__)
+            with contextlib.suppress(TimeoutError):  # no wake-up within the poll interval: poll anyway
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
+            self._wake.clear()

@@ -1,0 +1,161 @@
+"""The staff API: a bearer token; escalations listed and acknowledged; handoff; unanswered questions."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.db import Database, migrate
+from bot.records import record_unanswered
+from bot.services import Services
+from bot.settings import Settings
+from tests.escalation.stubs import URGENT_TEXT, running_app, stub_services
+
+TOKEN = "staff-token-for-tests"
+STAFF = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "app.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def services(tmp_path: Path, migrated: Path) -> Services:
+    shutil.copyfile(migrated, tmp_path / "app.db")
+    settings = Settings(environment="test", var_dir=tmp_path, staff_token=TOKEN)
+    return stub_services(settings, Database(f"sqlite:///{tmp_path / 'app.db'}"))
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with running_app(services) as client:
+        yield client
+
+
+def patient_says(client: TestClient, text: str, session_id: str | None = None) -> str:
+    response = client.post("/api/chat", json={"text": text, "session_id": session_id})
+    assert response.status_code == 200
+    return response.json()["session_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/admin/escalations"),
+        ("post", "/admin/escalations/1/acknowledge"),
+        ("get", "/admin/conversations/handed-off"),
+        ("get", "/admin/conversations/abc/messages"),
+        ("post", "/admin/conversations/abc/messages"),
+        ("post", "/admin/conversations/abc/hand-back"),
+        ("get", "/admin/unanswered-questions"),
+    ],
+)
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}]
+)
+def test_every_staff_route_needs_the_staff_token(client, method, path, headers) -> None:
+    response = client.request(method, path, headers=headers, json={"text": "hi"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_escalations_are_listed_with_the_patient_text_and_notification_state(client) -> None:
+    session = patient_says(client, URGENT_TEXT)
+
+    [listed] = client.get("/admin/escalations", headers=STAFF).json()
+    assert listed["conversation_id"] == session
+    assert (listed["severity"], listed["concepts"], listed["channel"]) == ("urgent", ["infection"], "api")
+    assert listed["patient_text"] == URGENT_TEXT
+    assert listed["acknowledged_at"] is None
+    assert listed["created_at"].endswith(("+00:00", "Z"))
+    assert listed["notifications"] == []  # no staff channel configured in this test
+
+
+def test_acknowledging_moves_an_escalation_from_open_to_acknowledged(client) -> None:
+    patient_says(client, URGENT_TEXT)
+    patient_says(client, "more pus today")
+    newest, older = client.get("/admin/escalations?status=open", headers=STAFF).json()
+
+    acked = client.post(
+        f"/admin/escalations/{older['id']}/acknowledge", headers=STAFF, json={"staff_name": "Dr Lee"}
+    )
+    again = client.post(
+        f"/admin/escalations/{older['id']}/acknowledge", headers=STAFF, json={"staff_name": "Sam"}
+    )
+
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Dr Lee"
+    assert again.json()["acknowledged_by"] == "Dr Lee", "the first acknowledgement counts"
+    assert [e["id"] for e in client.get("/admin/escalations?status=open", headers=STAFF).json()] == [
+        newest["id"]
+    ]
+    assert [e["id"] for e in client.get("/admin/escalations?status=acknowledged", headers=STAFF).json()] == [
+        older["id"]
+    ]
+    assert len(client.get("/admin/escalations", headers=STAFF).json()) == 2
+    assert client.post("/admin/escalations/999/acknowledge", headers=STAFF).status_code == 404
+    assert client.get("/admin/escalations?status=bogus", headers=STAFF).status_code == 422
+
+
+def test_staff_reply_and_hand_back(client, services) -> None:
+    session = patient_says(client, "hello")
+
+    posted = client.post(
+        f"/admin/conversations/{session}/messages",
+        headers=STAFF,
+        json={"text": "Hi, Dana here.", "staff_name": "Dana"},
+    )
+    assert posted.status_code == 201 and posted.json()["sender"] == "staff"
+    [handed] = client.get("/admin/conversations/handed-off", headers=STAFF).json()
+    assert (handed["conversation_id"], handed["reason"]) == (session, "staff_reply")
+
+    patient_says(client, "thanks, it is still red", session)
+    transcript = client.get(f"/admin/conversations/{session}/messages", headers=STAFF).json()
+    assert [(m["sender"], m["text"]) for m in transcript] == [
+        ("staff", "Hi, Dana here."),
+        ("patient", "thanks, it is still red"),
+    ]
+    polled = client.get(f"/api/conversations/{session}/messages").json()
+    assert [m["text"] for m in polled["messages"]] == ["Hi, Dana here."]
+
+    back = client.post(
+        f"/admin/conversations/{session}/hand-back", headers=STAFF, json={"staff_name": "Dana"}
+    )
+    assert back.json() == {"conversation_id": session, "handed_off": False, "changed": True}
+    assert client.get("/admin/conversations/handed-off", headers=STAFF).json() == []
+    services.rasa.received.clear()
+    patient_says(client, "can I wear makeup?", session)
+    assert services.rasa.received == ["can I wear makeup?"], "the assistant answers again"
+
+
+def test_replies_and_hand_back_need_a_known_conversation_and_a_real_text(client) -> None:
+    assert (
+        client.post("/admin/conversations/nope/messages", headers=STAFF, json={"text": "x"}).status_code
+        == 404
+    )
+    assert client.post("/admin/conversations/nope/hand-back", headers=STAFF).status_code == 404
+    assert client.get("/admin/conversations/nope/messages", headers=STAFF).status_code == 404
+    session = patient_says(client, "hello")
+    assert (
+        client.post(f"/admin/conversations/{session}/messages", headers=STAFF, json={"text": ""}).status_code
+        == 422
+    )
+
+
+def test_unanswered_questions_are_listed_newest_first(client, services) -> None:
+    session = patient_says(client, "hello")
+    record_unanswered(services.db, session, "how much is botox?", "out_of_scope", None)
+    record_unanswered(services.db, session, "do you do lip filler?", "ask_procedure", 0.21)
+
+    listed = client.get("/admin/unanswered-questions", headers=STAFF).json()
+    assert [(q["question"], q["intent"], q["best_score"]) for q in listed] == [
+        ("do you do lip filler?", "ask_procedure", 0.21),
+        ("how much is botox?", "out_of_scope", None),
+    ]
+    assert len(client.get("/admin/unanswered-questions?limit=1", headers=STAFF).json()) == 1
