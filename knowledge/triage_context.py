@@ -1,0 +1,217 @@
+"""How a message is read around a symptom word: negation, questions vs reports, figures of speech.
+
+Given the tokens of a message and the protocol's `reading` lists (already matched by the pattern set),
+`MessageReading` answers one question for the detector: does this match count as something the patient
+(or the person they write about) has right now?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spacy.tokens import Doc
+
+from knowledge.triage_protocol import Match
+
+CLAUSE_PUNCT = {",", ";", ":", "(", ")", "-", "--", "—", "–", "/"}
+HARD_STOPS = {".", "!", "?", ";", ":", "(", ")", "..."}
+CONJUNCTIONS = {"and", "y", "&"}
+NEGATION_SCOPE = 8  # words a "no"/"not" reaches forward
+AFTER_NEGATION_REACH = 4  # words between a symptom and "fine"/"gone"
+
+
+@dataclass
+class Clause:
+    start: int
+    end: int
+    sentence: int
+    interrogative: bool = False
+    hypothetical_from: int | None = None  # token from which the clause is hypothetical
+    hearsay: bool = False
+    history: bool = False
+    present: bool = False
+
+    def is_report(self, position: int, sentence_anchored: bool) -> bool:
+        if self.hypothetical_from is not None and position >= self.hypothetical_from:
+            return False
+        if (self.hearsay or self.history) and not self.present:
+            return False
+        return not (self.interrogative and not sentence_anchored)
+
+
+class MessageReading:
+    """Per-token facts about one message: sentence, clause, negation scope, figures of speech."""
+
+    def __init__(
+        self,
+        doc: Doc,
+        lowers: list[str],
+        sentence_of: list[int],
+        found: dict[str, list[Match]],
+        reading: dict[str, tuple[str, ...]],
+    ):
+        self.doc = doc
+        self._found = found
+        self._reading = reading
+        self._lower = lowers
+        self.sentence_of = sentence_of
+        self._counts: dict[Match, bool] = {}
+        self.clauses: list[Clause] = []
+        self.clause_of = [0] * len(doc)
+        self._split_clauses()
+        self._mark_clauses()
+        self._anchored = self._anchored_sentences()
+        self._figure_tokens = self._tokens_of("figures_of_speech")
+        self._pre_cues = self._negation_cues()
+        self._neg_scope = self._negation_scopes()
+        self._post_cue_starts = {m.start for p in reading["negation_after"] for m in found.get(p, [])}
+
+    # --- structure ----------------------------------------------------------------------------------
+    def _matches(self, list_name: str) -> list[Match]:
+        return [m for p in self._reading[list_name] for m in self._found.get(p, [])]
+
+    def _tokens_of(self, list_name: str) -> set[int]:
+        return {i for m in self._matches(list_name) for i in range(m.start, m.end)}
+
+    def _split_clauses(self) -> None:
+        breaks = {m.start for m in self._matches("clause_breaks")}
+        start = 0
+        for i in range(len(self.doc)):
+            new_sentence = i > 0 and self.sentence_of[i] != self.sentence_of[i - 1]
+            after_punct = i > 0 and self._lower[i - 1] in CLAUSE_PUNCT
+            if i > start and (new_sentence or after_punct or i in breaks):
+                self.clauses.append(Clause(start, i, self.sentence_of[start]))
+                start = i
+            self.clause_of[i] = len(self.clauses)
+        if len(self.doc):
+            self.clauses.append(Clause(start, len(self.doc), self.sentence_of[start]))
+
+    def _first_word(self, clause: Clause) -> tuple[int, str] | None:
+        fillers = set(self._reading["fillers"])
+        for i in range(clause.start, clause.end):
+            word = self._lower[i]
+            if self.doc[i].is_punct or word in fillers:
+                continue
+            return i, word
+        return None
+
+    def _mark_clauses(self) -> None:
+        interrogatives = set(self._reading["interrogatives"])
+        for clause in self.clauses:
+            ends_with_question = any(self._lower[i] == "?" for i in range(clause.start, clause.end))
+            first = self._first_word(clause)
+            starts_like_question = (
+                first is not None
+                and first[1] in interrogatives
+                and not (first[0] + 1 < len(self.doc) and self._lower[first[0] + 1] == "not")
+            )
+            clause.interrogative = ends_with_question or starts_like_question
+        uncertain = self._tokens_of("uncertainty")
+        for m in self._matches("hypothetical"):
+            if m.start in uncertain:
+                continue
+            clause = self.clauses[self.clause_of[m.start]]
+            # "what if ..." makes the whole clause hypothetical; an "if ..." only what follows it
+            # ("pus comes out if I squeeze" is still a report).
+            begins = m.start if self._lower[m.start] in ("if", "si") else clause.start
+            if clause.hypothetical_from is None or begins < clause.hypothetical_from:
+                clause.hypothetical_from = begins
+        for flag in ("hearsay", "history"):
+            for m in self._matches(flag):
+                setattr(self.clauses[self.clause_of[m.start]], flag, True)
+        for m in self._matches("present_time"):
+            self.clauses[self.clause_of[m.start]].present = True
+
+    def _anchored_sentences(self) -> set[int]:
+        anchored = {self.sentence_of[m.start] for m in self._matches("report_anchors")}
+        units = {"day", "days", "week", "weeks", "hours", "dia", "dias", "semana", "semanas"}
+        for i, token in enumerate(self.doc):
+            if token.like_num and (
+                (i + 1 < len(self.doc) and self._lower[i + 1] in units)
+                or (i > 0 and self._lower[i - 1] in {"day", "dia"})
+            ):
+                anchored.add(self.sentence_of[i])
+        return anchored
+
+    # --- negation -----------------------------------------------------------------------------------
+    def _negation_cues(self) -> dict[int, Match]:
+        pseudo = self._tokens_of("pseudo_negation")
+        cues: dict[int, Match] = {}
+        for m in self._matches("negation_before"):
+            if any(i in pseudo for i in range(m.start, m.end)):
+                continue
+            if m.end < len(self.doc) and self.doc[m.end].is_punct:
+                continue  # "No, my throat is closing": an answer, not a negation of what follows
+            if m.start not in cues or cues[m.start].end < m.end:
+                cues[m.start] = m
+        return cues
+
+    def _negation_scopes(self) -> list[int | None]:
+        """For each token, the position of the negation cue whose scope covers it (or None)."""
+        scope: list[int | None] = [None] * len(self.doc)
+        list_words = set(self._reading["negation_list_words"])
+        ends = set(self._reading["negation_scope_ends"])
+        subjects = set(self._reading["subject_words"])
+        for cue_start, cue in sorted(self._pre_cues.items()):
+            keeps_through_lists = self._lower[cue_start] in list_words
+            words = 0
+            i = cue.end
+            while i < len(self.doc) and words < NEGATION_SCOPE:
+                word = self._lower[i]
+                if self.sentence_of[i] != self.sentence_of[cue_start] or word in HARD_STOPS or word in ends:
+                    break
+                if word in CLAUSE_PUNCT or word in CONJUNCTIONS:
+                    following = self._lower[i + 1] if i + 1 < len(self.doc) else ""
+                    if following in subjects or (word in CLAUSE_PUNCT and not keeps_through_lists):
+                        break
+                    if following in ends:
+                        break
+                if not self.doc[i].is_punct:
+                    words += 1
+                if scope[i] is None:
+                    scope[i] = cue_start
+                i += 1
+        return scope
+
+    def _negated_after(self, position: int, content: set[int]) -> bool:
+        """A "fine"/"normal"/"gone" after the symptom word, with only filler words in between."""
+        fillers = set(self._reading["negation_after_fillers"])
+        clause = self.clause_of[position]
+        for step in range(1, AFTER_NEGATION_REACH + 1):
+            j = position + step
+            if j >= len(self.doc) or self.clause_of[j] != clause:
+                return False
+            if j in self._post_cue_starts and j not in content:
+                return True
+            if j not in content and self._lower[j] not in fillers:
+                return False
+        return False
+
+    def is_negated(self, match: Match) -> bool:
+        content = set(match.content)
+        first = match.content[0]
+        cue = self._neg_scope[first]
+        if cue is not None and cue not in content:
+            return True
+        for i in range(match.start, match.end):
+            if i not in content and i in self._pre_cues:
+                return True
+        if any(i in self._pre_cues or self._lower[i] == "not" for i in match.content):
+            return False  # "can't breathe well" / "no puedo respirar bien": the match already says no
+        return any(self._negated_after(i, content) for i in match.content)
+
+    # --- the question the detector asks -------------------------------------------------------------
+    def counts(self, match: Match) -> bool:
+        """True when the match is a current, affirmed report (not negated, hypothetical or figurative)."""
+        if match not in self._counts:
+            self._counts[match] = self._counts_uncached(match)
+        return self._counts[match]
+
+    def _counts_uncached(self, match: Match) -> bool:
+        if any(i in self._figure_tokens for i in match.content):
+            return False
+        first = match.content[0]
+        clause = self.clauses[self.clause_of[first]]
+        if not clause.is_report(first, self.sentence_of[first] in self._anchored):
+            return False
+        return not self.is_negated(match)
