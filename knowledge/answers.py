@@ -1,0 +1,237 @@
+"""Extractive answers: the clinic's own reviewed passages, with the source article cited.
+
+The assistant never writes new medical text. It quotes the top-ranked passage (and at most one more passage
+of the same article when that one also clears the threshold and adds something), or, when the top passage's
+cosine similarity is below the calibrated threshold, says it cannot answer from the clinic's guidance and
+gives the clinic's phone. A message with several questions is split and each question is answered on its
+own (up to a limit).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from knowledge.clinic import ClinicProfile
+from knowledge.nlp import blank_english
+from knowledge.retriever import Hit, Retriever, read_settings
+
+DEFAULT_MAX_QUESTIONS = 3
+# A second passage whose words mostly repeat the first one adds nothing worth the patient's reading time.
+MAX_EXTRA_PASSAGE_OVERLAP = 0.6
+# Words a question usually starts with, SMS spellings included.
+QUESTION_WORDS = frozenset(
+    (  # noqa: SIM905 - a plain word list reads better than 27 quoted strings
+        "can could should shall is are am was were do does did will would may might must "
+        "when what whats how hows why where which who whos"
+    ).split()
+)
+# A question quoted back in an "ask the clinic" line is cut to this many characters.
+QUOTED_QUESTION_CHARS = 80
+LEADING_JOINT = re.compile(r"^(?:and\s+also|also|and|plus|oh\s+and|btw)\b[\s,]*", re.IGNORECASE)
+# "... and can I ...", "..., also when ...": a joint only splits when a new question starts right after it.
+INNER_JOINT = re.compile(
+    r"\s*,?\s+(?:and\s+also|also|and|plus)\s*,?\s+"
+    r"(?=(?:can|could|should|do|does|is|are|will|may|when|what|how|why|where|which)\b)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Reply templates (settings.yml `answers.wording`); `{clinic_phone}` etc. are clinic profile facts."""
+
+    citation: str  # {title}: the cited article's title
+    fallback: str
+    unanswered_part: str  # {question}: the question that could not be answered
+    more_questions: str
+
+    @classmethod
+    def from_settings(cls, path: Path | None = None) -> Wording:
+        return cls(**read_settings("answers", path)["wording"])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one patient message."""
+
+    kind: Literal["answer", "fallback"]
+    text: str
+    sources: list[dict[str, str]] = field(default_factory=list)  # [{"id", "title"}] of the cited articles
+    score: float = 0.0  # best cosine similarity behind the decision
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The outcome for one question of the message: the passages to quote, or none."""
+
+    question: str
+    hits: tuple[Hit, ...]
+    score: float
+
+
+class Answerer:
+    """Composes extractive replies from a `Retriever`'s hits."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        clinic: ClinicProfile,
+        threshold: float,
+        *,
+        max_questions: int = DEFAULT_MAX_QUESTIONS,
+        wording: Wording | None = None,
+    ) -> None:
+        if not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
+        if max_questions < 1:
+            raise ValueError(f"max_questions must be >= 1, got {max_questions}")
+        self.retriever = retriever
+        self.threshold = threshold
+        self.max_questions = max_questions
+        wording = wording or Wording.from_settings()
+        self._citation = wording.citation
+        self._fallback = clinic.fill(wording.fallback)
+        self._unanswered_part = _fill_clinic_facts(wording.unanswered_part, clinic, keep="question")
+        self._more_questions = clinic.fill(wording.more_questions)
+
+    @classmethod
+    def from_settings(cls, retriever: Retriever, clinic: ClinicProfile, path: Path | None = None) -> Answerer:
+        """An answerer configured by the `answers` section of settings.yml (threshold, wording)."""
+        settings = read_settings("answers", path)
+        return cls(
+            retriever,
+            clinic,
+            settings["threshold"],
+            max_questions=settings.get("max_questions", DEFAULT_MAX_QUESTIONS),
+            wording=Wording(**settings["wording"]),
+        )
+
+    def fallback_text(self) -> str:
+        """The "can't answer from the clinic's guidance, please call" reply, for callers that skip search."""
+        return self._fallback
+
+    def answer(self, message: str, intent: str | None = None, day: int | None = None) -> Answer:
+        """Answer every question in the message (up to `max_questions`) from the clinic's articles."""
+        questions = split_questions(message)
+        # The NLU intent describes the whole message; with several questions it fits one of them at best.
+        part_intent = intent if len(questions) == 1 else None
+        parts = self._answer_parts(questions[: self.max_questions], part_intent, day)
+        answered = [part for part in parts if part.hits]
+        if not answered:
+            best = max((part.score for part in parts), default=0.0)
+            return Answer("fallback", self._fallback, [], best)
+        lines = [self._quote(part) if part.hits else self._unanswered(part) for part in parts]
+        if len(questions) > self.max_questions:
+            lines.append(self._more_questions)
+        cited = [part.hits[0].passage for part in answered]
+        sources = [{"id": passage.article_id, "title": passage.title} for passage in cited]
+        return Answer("answer", "\n\n".join(lines), sources, max(part.score for part in answered))
+
+    def _answer_parts(self, questions: list[str], intent: str | None, day: int | None) -> list[_Part]:
+        """One part per question; a question answered by an article already quoted is dropped."""
+        parts: list[_Part] = []
+        quoted: set[str] = set()
+        for question in questions:
+            part = self._answer_one(question, intent, day)
+            article_id = part.hits[0].passage.article_id if part.hits else None
+            if article_id in quoted:
+                continue
+            if article_id:
+                quoted.add(article_id)
+            parts.append(part)
+        return parts
+
+    def _answer_one(self, question: str, intent: str | None, day: int | None) -> _Part:
+        """The top-ranked passage if it clears the threshold, plus one more of its article if it adds."""
+        hits = self.retriever.search(question, intent, day)
+        if not hits:
+            return _Part(question, (), 0.0)
+        best = hits[0]
+        # The decision uses the raw cosine, not the boosted score: a (possibly wrong) intent may reorder
+        # passages but must not turn a weak match into an answer.
+        if best.score < self.threshold:
+            return _Part(question, (), best.score)
+        extra = next((hit for hit in hits[1:] if hit.score >= self.threshold and _adds_to(hit, best)), None)
+        if extra is None:
+            return _Part(question, (best,), best.score)
+        return _Part(question, tuple(sorted((best, extra), key=lambda hit: hit.passage.position)), best.score)
+
+    def _quote(self, part: _Part) -> str:
+        texts = [hit.passage.text for hit in part.hits]
+        return "\n\n".join([*texts, self._citation.replace("{title}", part.hits[0].passage.title)])
+
+    def _unanswered(self, part: _Part) -> str:
+        question = part.question.rstrip("?!. ")
+        if len(question) > QUOTED_QUESTION_CHARS:
+            question = question[: QUOTED_QUESTION_CHARS - 1].rstrip() + "…"
+        return self._unanswered_part.replace("{question}", question)
+
+
+def split_questions(message: str) -> list[str]:
+    """Split a message into its distinct questions; statements travel with the question after them.
+
+    "I had it done yesterday. Can I wear makeup? also when can I work out" ->
+    ["I had it done yesterday. Can I wear makeup?", "when can I work out"]. A message with no question
+    at all is one question ("my skin is peeling").
+    """
+    questions: list[str] = []
+    pending: list[str] = []
+    for segment in _segments(message):
+        pending.append(segment)
+        if _is_question(segment):
+            questions.append(" ".join(pending))
+            pending = []
+    if pending and questions:
+        questions[-1] = " ".join([questions[-1], *pending])
+    elif pending:
+        questions.append(" ".join(pending))
+    return _distinct(questions)
+
+
+def _segments(message: str) -> list[str]:
+    """Sentences, further split at joints such as "and can I" or "also when"."""
+    segments = []
+    for sentence in blank_english()(" ".join(message.split())).sents:
+        for piece in INNER_JOINT.split(sentence.text):
+            piece = LEADING_JOINT.sub("", piece.strip())
+            if piece:
+                segments.append(piece)
+    return segments
+
+
+def _is_question(segment: str) -> bool:
+    first_word = re.sub(r"[^a-z]", "", segment.split()[0].lower())
+    return segment.endswith("?") or first_word in QUESTION_WORDS
+
+
+def _distinct(questions: list[str]) -> list[str]:
+    seen: set[str] = set()
+    distinct = []
+    for question in questions:
+        key = " ".join(re.findall(r"[a-z0-9]+", question.lower()))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(question)
+    return distinct
+
+
+def _adds_to(candidate: Hit, best: Hit) -> bool:
+    """Another passage of the same article that is not mostly a repeat of the best one."""
+    if candidate.passage.article_id != best.passage.article_id:
+        return False
+    words, best_words = _words(candidate.passage.text), _words(best.passage.text)
+    overlap = len(words & best_words) / max(1, len(words | best_words))
+    return overlap <= MAX_EXTRA_PASSAGE_OVERLAP
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _fill_clinic_facts(template: str, clinic: ClinicProfile, keep: str) -> str:
+    """Fill the clinic facts now and leave `{keep}` in place for a per-reply value."""
+    placeholder = "{" + keep + "}"
+    return clinic.fill(template.replace(placeholder, "{" + placeholder + "}"))
