@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 def load_answerer(settings: Settings, clinic: ClinicProfile) -> Answerer:
     """An answerer over the current index; builds a new index version when none matches the articles."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
     embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
     articles = load_articles(settings.articles_dir)
     try:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     clinic_profile: Path = ROOT / "knowledge" / "clinic.yml"
     index_dir: Path = Path()  # empty: var/index
     embedding_model: str = ""  # empty: the bundled all-MiniLM-L6-v2 weights
+    # One thread per query embedding: on a small server the app shares its cores with Rasa, and torch's
+    # default (all cores) made queries 10-20x slower whenever Rasa was busy.
+    torch_threads: int = 1
 
     # Input limits for every channel.
     max_message_chars: int = 2000

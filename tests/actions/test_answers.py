@@ -1,0 +1,78 @@
+"""The answering actions, with the real knowledge base and no Rasa server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.answers import ActionAnswerQuestion, ActionOutOfScope, ActionRememberTreatmentDate
+from bot.models import UnansweredQuestion
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+async def run(action, tracker) -> tuple[list, list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, {})
+    return events, [message["custom"] for message in dispatcher.messages]
+
+
+async def test_question_is_answered_with_its_source(app_services, tracker_for) -> None:
+    events, messages = await run(ActionAnswerQuestion(), tracker_for("can I put makeup on tomorrow", "ask_makeup"))
+    assert len(messages) == 1
+    assert messages[0]["kind"] == "answer"
+    assert messages[0]["sources"] and all({"id", "title"} <= set(s) for s in messages[0]["sources"])
+    assert "makeup" in messages[0]["text"].lower()
+    assert events == []
+
+
+async def test_treatment_date_from_metadata_is_remembered_in_the_slot(app_services, tracker_for) -> None:
+    two_days_ago = (app_services.today() - timedelta(days=2)).isoformat()
+    tracker = tracker_for("why is my face red", "ask_redness", metadata={"treatment_date": two_days_ago})
+    events, messages = await run(ActionAnswerQuestion(), tracker)
+    assert SlotSet("treatment_date", two_days_ago) in events
+    assert "sunburn" in messages[0]["text"].lower()
+
+
+async def test_late_redness_is_not_called_expected(app_services, tracker_for) -> None:
+    nine_days_ago = (app_services.today() - timedelta(days=9)).isoformat()
+    tracker = tracker_for("why is my face red", "ask_redness", treatment_date=nine_days_ago)
+    _, messages = await run(ActionAnswerQuestion(), tracker)
+    text = messages[0]["text"].lower()
+    assert "clinic" in text
+    assert "like a moderate sunburn" not in text
+
+
+async def test_unanswerable_question_falls_back_and_is_recorded(app_services, tracker_for) -> None:
+    tracker = tracker_for("what's the price of lip filler", "ask_procedure")
+    _, messages = await run(ActionAnswerQuestion(), tracker)
+    assert messages[0]["kind"] == "fallback"
+    assert app_services.clinic.phone in messages[0]["text"]
+    assert not messages[0]["sources"]
+    with app_services.db.session() as session:
+        recorded = session.scalars(select(UnansweredQuestion)).all()
+    assert any("lip filler" in row.question for row in recorded)
+
+
+async def test_out_of_scope_action_points_to_the_clinic(app_services, tracker_for) -> None:
+    _, messages = await run(ActionOutOfScope(), tracker_for("do you sell gift cards", "out_of_scope"))
+    assert messages[0]["kind"] == "fallback"
+    assert app_services.clinic.phone in messages[0]["text"]
+
+
+async def test_remembering_the_treatment_date_confirms_the_day(app_services, tracker_for) -> None:
+    three_days_ago = app_services.today() - timedelta(days=3)
+    tracker = tracker_for("had it 3 days ago", "tell_treatment_date", metadata={"treatment_date": three_days_ago.isoformat()})
+    events, messages = await run(ActionRememberTreatmentDate(), tracker)
+    assert SlotSet("treatment_date", three_days_ago.isoformat()) in events
+    assert "day 3" in messages[0]["text"]
+
+
+async def test_remembering_without_a_date_asks_for_it(app_services, tracker_for) -> None:
+    events, messages = await run(ActionRememberTreatmentDate(), tracker_for("I had it done", "tell_treatment_date"))
+    assert events == []
+    assert "couldn't tell" in messages[0]["text"]

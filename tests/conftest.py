@@ -1,0 +1,58 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rasa_model() -> Path:
+    """The trained Rasa model `make test` prepared (trained once per change of the training data)."""
+    model = Path(os.environ.get("ASSISTANT_RASA_MODEL", ""))
+    if not model.is_file():
+        pytest.fail("no trained Rasa model: run the tests with `make test` (it trains the model once)")
+    return model
+
+
+@pytest.fixture(scope="session")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """The real product: Rasa server and clinic app as two processes on free loopback ports."""
+    from bot.launcher import Product
+
+    var_dir = tmp_path_factory.mktemp("var")
+    running = Product(
+        model=rasa_model(),
+        port=free_port(),
+        rasa_port=free_port(),
+        var_dir=var_dir,
+        extra_env={"ASSISTANT_ENVIRONMENT": "test"},
+    )
+    try:
+        running.start(log_dir=var_dir)
+    except Exception:
+        running.stop()
+        for log in sorted(var_dir.glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`@pytest.mark.anyio`) run on asyncio, like the app."""
+    return "asyncio"

@@ -1,0 +1,157 @@
+"""End to end safety: both real processes plus the notification fakes, real HTTP, the public and staff APIs.
+
+Red-flag messages are escalated, listed for staff and delivered to the (fake) SMS, e-mail and webhook exactly
+once; duplicates are one escalation; with Rasa stopped the protocol reply and the escalation still happen;
+a patient who asks for a person is handed to staff and back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from knowledge.clinic import load_clinic_profile
+
+pytestmark = pytest.mark.e2e
+
+URGENT = "my chin has yellow pus and I feel feverish"
+EMERGENCY = "my lips are swelling and my throat feels tight"
+CLINIC = load_clinic_profile()
+
+
+def chat(product, text: str, session_id: str | None = None) -> dict:
+    response = httpx.post(
+        f"{product.url}/api/chat", json={"text": text, "session_id": session_id}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def staff(product, method: str, path: str, **kwargs) -> httpx.Response:
+    token = product.environment()["ASSISTANT_STAFF_TOKEN"]
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.request(method, f"{product.url}/admin{path}", headers=headers, timeout=10, **kwargs)
+
+
+def escalations_of(product, session_id: str) -> list[dict]:
+    listed = staff(product, "GET", "/escalations", params={"limit": 500})
+    assert listed.status_code == 200, listed.text
+    return [e for e in listed.json() if e["conversation_id"] == session_id]
+
+
+def delivered_to_fakes(product, escalation_id: int) -> dict[str, list[dict]]:
+    """What the fakes received for one escalation, found by its notification keys (`esc<id>-...`)."""
+    assert product.fakes, "the e2e product runs with the notification fakes"
+    received = httpx.get(f"{product.fakes.control_url}/received", timeout=5).json()
+    key = f"esc{escalation_id}-"
+    return {
+        "sms": [m for m in received["sms"] if f"Ref {key}" in m["body"]],
+        "email": [m for m in received["email"] if m["message_id"].startswith(f"<{key}")],
+        "webhook": [h for h in received["webhook"] if h["idempotency_key"].startswith(key)],
+    }
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.25)
+
+
+def assert_delivered_exactly_once(product, escalation_id: int) -> None:
+    wait_until(lambda: all(delivered_to_fakes(product, escalation_id).values()))
+    time.sleep(3)  # longer than the outbox poll: a second delivery would show now
+    delivered = delivered_to_fakes(product, escalation_id)
+    assert {channel: len(items) for channel, items in delivered.items()} == {
+        "sms": 1,
+        "email": 1,
+        "webhook": 1,
+    }
+    assert delivered["sms"][0]["to"] == CLINIC.on_call_phone
+    assert delivered["webhook"][0]["signature_valid"]
+
+
+def test_an_urgent_message_is_escalated_listed_delivered_once_and_acknowledged(product) -> None:
+    reply = chat(product, URGENT)
+
+    first = reply["messages"][0]
+    assert (first["kind"], first["triage"]) == ("escalation", "urgent")
+    assert CLINIC.phone in first["text"]
+    assert {"title": "Talk to a person", "payload": "/request_human"} in first["buttons"]
+
+    [escalation] = escalations_of(product, reply["session_id"])
+    assert (escalation["severity"], escalation["patient_text"]) == ("urgent", URGENT)
+    assert "infection" in escalation["concepts"]
+    assert_delivered_exactly_once(product, escalation["id"])
+    [listed] = escalations_of(product, reply["session_id"])
+    assert {n["status"] for n in listed["notifications"]} == {"delivered"}
+
+    acked = staff(
+        product, "POST", f"/escalations/{escalation['id']}/acknowledge", json={"staff_name": "Dr Lee"}
+    )
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Dr Lee"
+    open_ids = [e["id"] for e in staff(product, "GET", "/escalations", params={"status": "open"}).json()]
+    assert escalation["id"] not in open_ids
+
+
+def test_an_emergency_reply_tells_the_patient_to_call_the_emergency_number(product) -> None:
+    reply = chat(product, EMERGENCY)
+
+    first = reply["messages"][0]
+    assert (first["kind"], first["triage"]) == ("escalation", "emergency")
+    assert CLINIC.emergency_number in first["text"][:160]
+    [escalation] = escalations_of(product, reply["session_id"])
+    assert escalation["severity"] == "emergency"
+
+
+def test_the_same_message_sent_twice_at_once_is_one_escalation(product) -> None:
+    session = chat(product, "hi")["session_id"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        replies = list(pool.map(lambda _: chat(product, URGENT, session), range(2)))
+
+    assert all(r["messages"][0]["kind"] == "escalation" for r in replies), "both get the protocol reply"
+    [escalation] = escalations_of(product, session)
+    assert_delivered_exactly_once(product, escalation["id"])
+
+
+def test_with_rasa_stopped_a_red_flag_still_gets_its_reply_and_its_escalation(product) -> None:
+    product.stop_rasa()
+    try:
+        reply = chat(product, URGENT)
+        kinds = [m["kind"] for m in reply["messages"]]
+        assert kinds[0] == "escalation" and reply["messages"][0]["triage"] == "urgent"
+        assert "fallback" in kinds  # and a clear "call the clinic" instead of an answer
+        [escalation] = escalations_of(product, reply["session_id"])
+        assert_delivered_exactly_once(product, escalation["id"])
+    finally:
+        product.start_rasa()
+        product.wait_until_ready()
+
+
+def test_a_patient_who_asks_for_a_person_is_handed_to_staff_and_back(product) -> None:
+    asked = chat(product, "can I talk to a real person please")
+    session = asked["session_id"]
+    assert [m["kind"] for m in asked["messages"]] == ["handoff"], asked
+    assert CLINIC.phone in asked["messages"][0]["text"]
+    handed = staff(product, "GET", "/conversations/handed-off").json()
+    assert session in [c["conversation_id"] for c in handed]
+
+    waiting = chat(product, "can I wear makeup tomorrow?", session)
+    assert [m["kind"] for m in waiting["messages"]] == ["handoff"], "no automatic answer while staff have it"
+
+    posted = staff(
+        product, "POST", f"/conversations/{session}/messages", json={"text": "Yes, after 24 hours."}
+    )
+    assert posted.status_code == 201
+    polled = httpx.get(f"{product.url}/api/conversations/{session}/messages", timeout=10).json()
+    assert [m["text"] for m in polled["messages"]] == ["Yes, after 24 hours."]
+    transcript = staff(product, "GET", f"/conversations/{session}/messages").json()
+    assert [m["sender"] for m in transcript] == ["patient", "staff"]
+
+    assert staff(product, "POST", f"/conversations/{session}/hand-back").json()["handed_off"] is False
+    answered = chat(product, "can I wear makeup tomorrow?", session)
+    assert answered["messages"] and all(m["kind"] != "handoff" for m in answered["messages"]), answered
