@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from knowledge.chunking import Passage
 from knowledge.clinic import ClinicProfile
 from knowledge.nlp import blank_english
 from knowledge.retriever import Hit, Retriever, read_settings
@@ -68,7 +69,7 @@ class _Part:
     """The outcome for one question of the message: the passages to quote, or none."""
 
     question: str
-    hits: tuple[Hit, ...]
+    passages: tuple[Passage, ...]
     score: float
 
 
@@ -89,6 +90,9 @@ class Answerer:
         if max_questions < 1:
             raise ValueError(f"max_questions must be >= 1, got {max_questions}")
         self.retriever = retriever
+        # Each article opens with its direct answer (an editorial rule for articles), so a reply quoting a
+        # later paragraph leads with the opening one.
+        self._openings = {p.article_id: p for p in retriever.store.passages if p.position == 0}
         self.threshold = threshold
         self.max_questions = max_questions
         wording = wording or Wording.from_settings()
@@ -119,14 +123,14 @@ class Answerer:
         # The NLU intent describes the whole message; with several questions it fits one of them at best.
         part_intent = intent if len(questions) == 1 else None
         parts = self._answer_parts(questions[: self.max_questions], part_intent, day)
-        answered = [part for part in parts if part.hits]
+        answered = [part for part in parts if part.passages]
         if not answered:
             best = max((part.score for part in parts), default=0.0)
             return Answer("fallback", self._fallback, [], best)
-        lines = [self._quote(part) if part.hits else self._unanswered(part) for part in parts]
+        lines = [self._quote(part) if part.passages else self._unanswered(part) for part in parts]
         if len(questions) > self.max_questions:
             lines.append(self._more_questions)
-        cited = [part.hits[0].passage for part in answered]
+        cited = [part.passages[0] for part in answered]
         sources = [{"id": passage.article_id, "title": passage.title} for passage in cited]
         return Answer("answer", "\n\n".join(lines), sources, max(part.score for part in answered))
 
@@ -136,7 +140,7 @@ class Answerer:
         quoted: set[str] = set()
         for question in questions:
             part = self._answer_one(question, intent, day)
-            article_id = part.hits[0].passage.article_id if part.hits else None
+            article_id = part.passages[0].article_id if part.passages else None
             if article_id in quoted:
                 continue
             if article_id:
@@ -145,7 +149,8 @@ class Answerer:
         return parts
 
     def _answer_one(self, question: str, intent: str | None, day: int | None) -> _Part:
-        """The top-ranked passage if it clears the threshold, plus one more of its article if it adds."""
+        """The top-ranked passage if it clears the threshold, after its article's opening or with one more
+        passage of its article that adds to it."""
         hits = self.retriever.search(question, intent, day)
         if not hits:
             return _Part(question, (), 0.0)
@@ -154,14 +159,17 @@ class Answerer:
         # passages but must not turn a weak match into an answer.
         if best.score < self.threshold:
             return _Part(question, (), best.score)
+        opening = self._openings.get(best.passage.article_id, best.passage)
+        if opening != best.passage and not _repeats(opening, best.passage):
+            return _Part(question, (opening, best.passage), best.score)
         extra = next((hit for hit in hits[1:] if hit.score >= self.threshold and _adds_to(hit, best)), None)
         if extra is None:
-            return _Part(question, (best,), best.score)
-        return _Part(question, tuple(sorted((best, extra), key=lambda hit: hit.passage.position)), best.score)
+            return _Part(question, (best.passage,), best.score)
+        return _Part(question, (best.passage, extra.passage), best.score)
 
     def _quote(self, part: _Part) -> str:
-        texts = [hit.passage.text for hit in part.hits]
-        return "\n\n".join([*texts, self._citation.replace("{title}", part.hits[0].passage.title)])
+        texts = [passage.text for passage in part.passages]
+        return "\n\n".join([*texts, self._citation.replace("{title}", part.passages[0].title)])
 
     def _unanswered(self, part: _Part) -> str:
         question = part.question.rstrip("?!. ")
@@ -220,11 +228,13 @@ def _distinct(questions: list[str]) -> list[str]:
 
 def _adds_to(candidate: Hit, best: Hit) -> bool:
     """Another passage of the same article that is not mostly a repeat of the best one."""
-    if candidate.passage.article_id != best.passage.article_id:
-        return False
-    words, best_words = _words(candidate.passage.text), _words(best.passage.text)
-    overlap = len(words & best_words) / max(1, len(words | best_words))
-    return overlap <= MAX_EXTRA_PASSAGE_OVERLAP
+    return candidate.passage.article_id == best.passage.article_id and not _repeats(candidate.passage, best.passage)
+
+
+def _repeats(passage: Passage, other: Passage) -> bool:
+    """Whether two passages share most of their words (quoting both would say the same thing twice)."""
+    words, other_words = _words(passage.text), _words(other.text)
+    return len(words & other_words) / max(1, len(words | other_words)) > MAX_EXTRA_PASSAGE_OVERLAP
 
 
 def _words(text: str) -> set[str]:
