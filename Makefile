@@ -46,10 +46,10 @@ test-fast: setup ## Unit tests only (no Rasa server)
 	@$(PY) -m pytest -m "not e2e and not rasa"
 
 eval: setup model index ## Measure answer quality and triage on ../shared/eval/dev
-	@$(PY) -m scripts.evaluate
+	@$(PY) -m scripts.evaluate $(ARGS)
 
 bench: setup model index ## Measure throughput and latency
-	@$(PY) -m scripts.bench
+	@$(PY) -m scripts.bench $(ARGS)
 
 lint: setup ## Ruff lint
 	@$(PY) -m ruff check .

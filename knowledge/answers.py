@@ -17,7 +17,7 @@ from typing import Literal
 from knowledge.chunking import Passage
 from knowledge.clinic import ClinicProfile
 from knowledge.nlp import blank_english
-from knowledge.retriever import Hit, Retriever, read_settings
+from knowledge.retriever import Hit, Retriever, read_settings, topic_of_intent
 
 DEFAULT_MAX_QUESTIONS = 3
 # A second passage whose words mostly repeat the first one adds nothing worth the patient's reading time.
@@ -82,11 +82,14 @@ class Answerer:
         clinic: ClinicProfile,
         threshold: float,
         *,
+        intent_threshold: float | None = None,
         max_questions: int = DEFAULT_MAX_QUESTIONS,
         wording: Wording | None = None,
     ) -> None:
-        if not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
+        intent_threshold = threshold if intent_threshold is None else intent_threshold
+        if not -1.0 <= intent_threshold <= threshold <= 1.0:
+            raise ValueError(f"thresholds are cosines with -1 <= intent_threshold <= threshold <= 1, got "
+                             f"{intent_threshold} and {threshold}")
         if max_questions < 1:
             raise ValueError(f"max_questions must be >= 1, got {max_questions}")
         self.retriever = retriever
@@ -94,6 +97,7 @@ class Answerer:
         # later paragraph leads with the opening one.
         self._openings = {p.article_id: p for p in retriever.store.passages if p.position == 0}
         self.threshold = threshold
+        self.intent_threshold = intent_threshold
         self.max_questions = max_questions
         wording = wording or Wording.from_settings()
         self._citation = wording.citation
@@ -109,6 +113,7 @@ class Answerer:
             retriever,
             clinic,
             settings["threshold"],
+            intent_threshold=settings.get("intent_threshold"),
             max_questions=settings.get("max_questions", DEFAULT_MAX_QUESTIONS),
             wording=Wording(**settings["wording"]),
         )
@@ -157,7 +162,7 @@ class Answerer:
         best = hits[0]
         # The decision uses the raw cosine, not the boosted score: a (possibly wrong) intent may reorder
         # passages but must not turn a weak match into an answer.
-        if best.score < self.threshold:
+        if best.score < self._threshold_for(best, intent):
             return _Part(question, (), best.score)
         opening = self._openings.get(best.passage.article_id, best.passage)
         if opening != best.passage and not _repeats(opening, best.passage):
@@ -166,6 +171,12 @@ class Answerer:
         if extra is None:
             return _Part(question, (best.passage,), best.score)
         return _Part(question, (best.passage, extra.passage), best.score)
+
+    def _threshold_for(self, best: Hit, intent: str | None) -> float:
+        """The strict threshold, or the lower one when the NLU intent names the best passage's topic: two
+        independent signals agreeing ("ask_exercise" and the exercise article) need less textual overlap."""
+        agrees = best.passage.topic == topic_of_intent(intent)
+        return self.intent_threshold if agrees else self.threshold
 
     def _quote(self, part: _Part) -> str:
         texts = [passage.text for passage in part.passages]

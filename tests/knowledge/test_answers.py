@@ -214,3 +214,18 @@ def test_real_articles_answer_in_scope_and_fall_back_out_of_scope(real_store, re
     hours = answerer.answer("what time do you open on saturdays")
     assert hours.kind == "fallback"
     assert clinic.phone in hours.text
+
+
+def test_an_intent_naming_the_passage_topic_lowers_the_bar(fixture_store, keyword_embedder, clinic):
+    # Two keywords: the cosine with either article is about 0.7, below a strict 0.9.
+    answerer = Answerer(Retriever(fixture_store, keyword_embedder), clinic, 0.9, intent_threshold=0.5)
+    assert answerer.answer("makeup in the sun", intent="ask_exercise").kind == "fallback"
+    assert answerer.answer("makeup in the sun").kind == "fallback"
+    agreed = answerer.answer("makeup in the sun", intent="ask_makeup")
+    assert agreed.kind == "answer"
+    assert agreed.sources[0]["id"] == "makeup-after-treatment"
+
+
+def test_the_intent_threshold_cannot_exceed_the_strict_one(fixture_store, keyword_embedder, clinic):
+    with pytest.raises(ValueError, match="intent_threshold"):
+        Answerer(Retriever(fixture_store, keyword_embedder), clinic, 0.4, intent_threshold=0.6)
