@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.escalation.handoff import HANDOFF_BUTTON, record_patient_message, waiting_text
 from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
@@ -85,7 +87,7 @@ class ChatPipeline:
             "triage": {"level": triage.level, "concepts": triage.concepts},
             "channel": incoming.channel,
         }
-        messages += await self._ask_rasa(conversation.id, text, metadata, triage)
+        messages += await self._ask_rasa(conversation.id, conversation.turns, text, metadata, triage)
         return ChatResponse(session_id=conversation.id, messages=messages)
 
     async def _escalate(self, conversation_id: str, text: str, triage: TriageResult, channel: str) -> None:
@@ -98,7 +100,14 @@ class ChatPipeline:
             log.error("escalation not recorded conversation=%s: %s", conversation_id, type(error).__name__)
 
     def _conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
-        """Find or start the conversation and update its treatment date from the message or the request."""
+        """Find or start the conversation, count the turn and update the treatment date."""
+        try:
+            return self._update_conversation(incoming, text, today)
+        except IntegrityError:
+            # Two first messages of one new session raced to create it; the other one won: use that row.
+            return self._update_conversation(incoming, text, today)
+
+    def _update_conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
         with self.services.db.session() as session:
             conversation = session.get(Conversation, incoming.session_id) if incoming.session_id else None
             known = conversation is not None and conversation.treatment_date is not None
@@ -108,17 +117,20 @@ class ChatPipeline:
                 stated = None  # a future date is an appointment, not a treatment that happened
             if conversation is None:
                 conversation = Conversation(
-                    id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False
+                    id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False, turns=0
                 )
                 session.add(conversation)
+            conversation.turns += 1
             if stated:
                 conversation.treatment_date = stated
             return conversation
 
     async def _ask_rasa(
-        self, sender: str, text: str, metadata: dict[str, Any], triage: TriageResult
+        self, sender: str, turn: int, text: str, metadata: dict[str, Any], triage: TriageResult
     ) -> list[ChatMessage]:
         try:
+            if starts_rasa_session(turn, self.services.settings.rasa_session_turns):
+                await self.services.rasa.send(sender, "/session_start", metadata)
             raw = await self.services.rasa.send(sender, text, metadata)
         except RasaUnavailable as error:
             log.warning("rasa unavailable conversation=%s error=%s", sender, error)
@@ -140,6 +152,15 @@ class ChatPipeline:
         if triage.level == "routine" and triage.reply:
             text = f"{triage.reply} {text}"
         return ChatMessage(text=text, kind="fallback", triage=triage.level)
+
+
+def starts_rasa_session(turn: int, session_turns: int) -> bool:
+    """Whether this turn opens a new Rasa session (the slots carry over).
+
+    Rasa loads and sends every event of the current session on each turn, so a long conversation would get
+    slower with every message; a new session every `session_turns` turns keeps a turn's cost flat.
+    """
+    return turn > 1 and (turn - 1) % session_turns == 0
 
 
 def shape_rasa_message(message: dict[str, Any], triage_level: str) -> ChatMessage | None:

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = 5.0
     action_token: str = ""
+    rasa_session_turns: int = 20  # a new Rasa session (slots carried over) every N turns keeps turns fast
 
     # Knowledge base.
     articles_dir: Path = ROOT / "knowledge" / "articles"

@@ -39,7 +39,8 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         port=free_port(),
         rasa_port=free_port(),
         var_dir=var_dir,
-        extra_env={"ASSISTANT_ENVIRONMENT": "test"},
+        # A new Rasa session every 3 turns, so multi-turn tests cross a session boundary.
+        extra_env={"ASSISTANT_ENVIRONMENT": "test", "ASSISTANT_RASA_SESSION_TURNS": "3"},
     )
     try:
         running.start(log_dir=var_dir)

@@ -110,3 +110,12 @@ def test_rasa_down_still_gives_a_clear_message_then_recovers(product) -> None:
         product.start_rasa()
         product.wait_until_ready()
     assert any(m["kind"] == "answer" for m in chat(product, "when can I go back to the gym?")["messages"])
+
+
+def test_a_long_conversation_keeps_its_treatment_date_across_rasa_sessions(product) -> None:
+    session = chat(product, "I had microneedling 2 days ago")["session_id"]
+    for question in ("can I use sunscreen?", "when can I work out again?", "how many sessions will I need?"):
+        reply = chat(product, question, session_id=session)
+        assert any(m["kind"] == "answer" for m in reply["messages"]), reply
+    text = reply_text(chat(product, "is it normal that my skin is red?", session_id=session))
+    assert "sunburn" in text
