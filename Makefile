@@ -39,7 +39,8 @@ index: setup ## Build the knowledge index from knowledge/articles
 run: setup model index ## Set up everything and start the assistant on http://127.0.0.1:8000
 	@$(PY) -m bot.launcher --model $(MODEL)
 
-test: setup model ## Set up and run every test (unit, actions, Rasa, end to end)
+test: setup model ## Set up, lint and run every test (unit, actions, Rasa, end to end)
+	@$(PY) -m ruff check --quiet .
 	@$(PY) -m pytest
 
 test-fast: setup ## Unit tests only (no Rasa server)

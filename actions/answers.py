@@ -36,7 +36,9 @@ class ActionAnswerQuestion(Action):
         answer = await asyncio.to_thread(app.answerer.answer, question, intent, day_of(tracker, app.today()))
         send(dispatcher, answer.text, answer.kind, answer.sources)
         if answer.kind == "fallback":
-            await asyncio.to_thread(record_unanswered, app.db, tracker.sender_id, question, intent, answer.score)
+            await asyncio.to_thread(
+                record_unanswered, app.db, tracker.sender_id, question, intent, answer.score
+            )
         return _remember_date(tracker)
 
 
@@ -52,7 +54,9 @@ class ActionOutOfScope(Action):
         app = services.current()
         question = tracker.latest_message.get("text") or ""
         send(dispatcher, app.answerer.fallback_text(), "fallback")
-        await asyncio.to_thread(record_unanswered, app.db, tracker.sender_id, question, latest_intent(tracker), None)
+        await asyncio.to_thread(
+            record_unanswered, app.db, tracker.sender_id, question, latest_intent(tracker), None
+        )
         return _remember_date(tracker)
 
 
@@ -70,10 +74,13 @@ class ActionRememberTreatmentDate(Action):
         if stated is None:
             text = (
                 "Thanks! I couldn't tell the date of your treatment from that. You can tell me like "
-                "\"I had it done on Monday\" or \"3 days ago\"."
+                '"I had it done on Monday" or "3 days ago".'
             )
         else:
             day = day_of(tracker, app.today())
-            text = f"Thanks, noted: your treatment was on {stated:%A %d %B} (day {day} today). What would you like to know?"
+            text = (
+                f"Thanks, noted: your treatment was on {stated:%A %d %B} (day {day} today). "
+                "What would you like to know?"
+            )
         send(dispatcher, text, "smalltalk")
         return _remember_date(tracker)

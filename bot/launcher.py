@@ -89,18 +89,45 @@ class Product:
             self.processes["fakes"] = _spawn(self.fakes.command(), env, log_dir and log_dir / "fakes.log")
         self.start_rasa()
         self.processes["app"] = _spawn(
-            [sys.executable, "-m", "uvicorn", "bot.main:create_app", "--factory", "--host", self.host,
-             "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
-            self.environment(), log_dir and log_dir / "app.log",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bot.main:create_app",
+                "--factory",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            self.environment(),
+            log_dir and log_dir / "app.log",
         )
         self.wait_until_ready()
 
     def start_rasa(self) -> None:
         self.processes["rasa"] = _spawn(
-            [str(self.rasa_python), "-m", "rasa", "run", "--model", str(self.model), "--endpoints",
-             "endpoints.yml", "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port",
-             str(self.rasa_port)],
-            self.environment(), self.log_dir and self.log_dir / "rasa.log",
+            [
+                str(self.rasa_python),
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(self.model),
+                "--endpoints",
+                "endpoints.yml",
+                "--credentials",
+                "credentials.yml",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(self.rasa_port),
+            ],
+            self.environment(),
+            self.log_dir and self.log_dir / "rasa.log",
         )
 
     def wait_until_ready(self, timeout: float = 240.0) -> None:
@@ -129,7 +156,9 @@ class Product:
 
 def _spawn(command: list[str], env: dict[str, str], log_file: Path | None) -> subprocess.Popen:
     output = open(log_file, "ab") if log_file else None  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+    )
 
 
 def _answers(url: str) -> bool:
@@ -159,7 +188,9 @@ def _print_staff_access(product: Product) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, required=True, help="trained Rasa model (.tar.gz)")
     parser.add_argument("--host", default=os.environ.get("ASSISTANT_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("ASSISTANT_PORT", 8000)))
@@ -170,8 +201,10 @@ def main() -> None:
     try:
         print("Starting the Rasa server and the clinic app (first start takes about a minute)...", flush=True)
         product.start()
-        print(f"\nThe assistant is ready: {product.url}  (API docs: {product.url}/docs)\nPress Ctrl-C to stop.",
-              flush=True)
+        print(
+            f"\nThe assistant is ready: {product.url}  (API docs: {product.url}/docs)\nPress Ctrl-C to stop.",
+            flush=True,
+        )
         _print_staff_access(product)
         while all(p.poll() is None for p in product.processes.values()):
             time.sleep(1)

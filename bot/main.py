@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
     # Say which field is wrong without echoing the patient's text back into logs or responses.
-    problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]} for e in error.errors()]
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]} for e in error.errors()
+    ]
     return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
 
 

@@ -26,7 +26,6 @@ class Conversation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     treatment_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
-    turns: Mapped[int] = mapped_column(Integer, default=0)  # patient messages so far
 
 
 class UnansweredQuestion(Base):

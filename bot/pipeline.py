@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -57,16 +58,20 @@ class ChatPipeline:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.turns = TurnCounter()
 
     async def handle(self, incoming: IncomingMessage) -> ChatResponse:
         services = self.services
         text = clean_text(incoming.text, services.settings.max_message_chars)
         today = services.today()
-        conversation = self._conversation(incoming, text, today)
+        # In a thread: the commit waits for the disk, and the event loop keeps serving meanwhile.
+        conversation = await asyncio.to_thread(self._conversation, incoming, text, today)
         day = treatment_day(conversation.treatment_date, today) if conversation.treatment_date else None
 
         triage = services.detector.assess(text, day)
-        log.info("message conversation=%s channel=%s triage=%s", conversation.id, incoming.channel, triage.level)
+        log.info(
+            "message conversation=%s channel=%s triage=%s", conversation.id, incoming.channel, triage.level
+        )
 
         messages: list[ChatMessage] = []
         if triage.level in ESCALATING_LEVELS:
@@ -83,11 +88,14 @@ class ChatPipeline:
             return ChatResponse(session_id=conversation.id, messages=messages)
 
         metadata = {
-            "treatment_date": conversation.treatment_date.isoformat() if conversation.treatment_date else None,
+            "treatment_date": conversation.treatment_date.isoformat()
+            if conversation.treatment_date
+            else None,
             "triage": {"level": triage.level, "concepts": triage.concepts},
             "channel": incoming.channel,
         }
-        messages += await self._ask_rasa(conversation.id, conversation.turns, text, metadata, triage)
+        turn = self.turns.count(conversation.id)
+        messages += await self._ask_rasa(conversation.id, turn, text, metadata, triage)
         return ChatResponse(session_id=conversation.id, messages=messages)
 
     async def _escalate(self, conversation_id: str, text: str, triage: TriageResult, channel: str) -> None:
@@ -100,7 +108,7 @@ class ChatPipeline:
             log.error("escalation not recorded conversation=%s: %s", conversation_id, type(error).__name__)
 
     def _conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
-        """Find or start the conversation, count the turn and update the treatment date."""
+        """Find or start the conversation and update its treatment date."""
         try:
             return self._update_conversation(incoming, text, today)
         except IntegrityError:
@@ -117,11 +125,10 @@ class ChatPipeline:
                 stated = None  # a future date is an appointment, not a treatment that happened
             if conversation is None:
                 conversation = Conversation(
-                    id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False, turns=0
+                    id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False
                 )
                 session.add(conversation)
-            conversation.turns += 1
-            if stated:
+            if stated and stated != conversation.treatment_date:
                 conversation.treatment_date = stated
             return conversation
 
@@ -152,6 +159,26 @@ class ChatPipeline:
         if triage.level == "routine" and triage.reply:
             text = f"{triage.reply} {text}"
         return ChatMessage(text=text, kind="fallback", triage=triage.level)
+
+
+class TurnCounter:
+    """Messages per conversation seen by this process, for the most recent conversations.
+
+    Only paces Rasa sessions, so it lives in memory: after a restart or on another app instance a count
+    starts again, which merely moves the next session start.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def count(self, conversation_id: str) -> int:
+        """Count one more message of the conversation; return its number (1 for the first)."""
+        turn = self._counts.pop(conversation_id, 0) + 1
+        self._counts[conversation_id] = turn
+        if len(self._counts) > self.capacity:
+            self._counts.popitem(last=False)
+        return turn
 
 
 def starts_rasa_session(turn: int, session_turns: int) -> bool:

@@ -1,10 +1,14 @@
-"""Talks to the Rasa server's REST channel over loopback."""
+"""Talks to the Rasa server's REST channel over loopback.
+
+aiohttp rather than httpx here: this client is on every message's path, and aiohttp's C HTTP parser costs
+the app noticeably less CPU per request (measured with `make bench`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import aiohttp
 
 
 class RasaUnavailable(Exception):
@@ -12,23 +16,29 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    """One pooled HTTP client for the app's lifetime."""
+    """One pooled HTTP session for the app's lifetime (created lazily inside the running event loop)."""
 
     def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout_seconds, connect=1.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        )
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=1.0)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """Send one patient message; return Rasa's bot messages."""
         payload = {"sender": sender, "message": text, "metadata": metadata}
         try:
-            response = await self._client.post("/webhooks/rest/webhook", json=payload)
-            response.raise_for_status()
-            messages = response.json()
-        except (httpx.HTTPError, ValueError) as error:
+            async with self._client().post(
+                f"{self.base_url}/webhooks/rest/webhook", json=payload
+            ) as response:
+                response.raise_for_status()
+                messages = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise RasaUnavailable(type(error).__name__) from error
         if not isinstance(messages, list):
             raise RasaUnavailable("unexpected response shape")
@@ -36,10 +46,13 @@ class RasaClient:
 
     async def is_alive(self) -> bool:
         try:
-            response = await self._client.get("/", timeout=1.0)
-        except httpx.HTTPError:
+            async with self._client().get(
+                f"{self.base_url}/", timeout=aiohttp.ClientTimeout(total=1.0)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
             return False
-        return response.status_code == 200
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()

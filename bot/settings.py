@@ -103,5 +103,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (tests override with `app.dependency_overrides` or `create_app(settings)`)."""
+    """The process-wide settings (tests pass their own to `create_app(settings)`)."""
     return Settings()

@@ -239,7 +239,8 @@ def _distinct(questions: list[str]) -> list[str]:
 
 def _adds_to(candidate: Hit, best: Hit) -> bool:
     """Another passage of the same article that is not mostly a repeat of the best one."""
-    return candidate.passage.article_id == best.passage.article_id and not _repeats(candidate.passage, best.passage)
+    same_article = candidate.passage.article_id == best.passage.article_id
+    return same_article and not _repeats(candidate.passage, best.passage)
 
 
 def _repeats(passage: Passage, other: Passage) -> bool:

@@ -30,7 +30,7 @@ def patient_messages() -> list[str]:
 
 
 async def closed_loop(client: httpx.AsyncClient, path: str, body_for, conversations: int, concurrency: int):
-    """`concurrency` workers, each running whole conversations back to back; returns (latencies, errors, secs)."""
+    """`concurrency` workers running whole conversations back to back; returns (latencies, errors, secs)."""
     latencies: list[float] = []
     errors = 0
     queue = iter(range(conversations))
@@ -62,21 +62,32 @@ async def capacity(product, messages: list[str], conversations: int, concurrency
         return text_of.setdefault((sender, turn), texts[len(text_of) % len(texts)])
 
     loads = {
-        "clinic app /api/chat": (product.url, "/api/chat", lambda s, t: {"session_id": s, "text": pick(s, t)}),
+        "clinic app /api/chat": (
+            product.url,
+            "/api/chat",
+            lambda s, t: {"session_id": s, "text": pick(s, t)},
+        ),
         "Rasa REST webhook alone": (
-            product.rasa_url, "/webhooks/rest/webhook", lambda s, t: {"sender": s, "message": pick(s, t)}
+            product.rasa_url,
+            "/webhooks/rest/webhook",
+            lambda s, t: {"sender": s, "message": pick(s, t)},
         ),
     }
     throughput = {}
-    print(f"\n== (a) capacity: {concurrency} concurrent conversations x {TURNS} turns, {conversations} conversations")
+    print(
+        f"\n== (a) capacity: {concurrency} concurrent conversations x {TURNS} turns, "
+        f"{conversations} conversations"
+    )
     for name, (base, path, body_for) in loads.items():
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             await closed_loop(client, path, body_for, 2, 2)  # warm-up
             latencies, errors, seconds = await closed_loop(client, path, body_for, conversations, concurrency)
         throughput[name] = len(latencies) / seconds
         print(f"{name:>26}: {throughput[name]:.1f} msg/s, {summary_ms(latencies)}, errors {errors}")
-    print(f"{'RSS':>26}: clinic app {rss_mb(product.processes['app'].pid):.0f} MB, "
-          f"Rasa {rss_mb(product.processes['rasa'].pid):.0f} MB")
+    print(
+        f"{'RSS':>26}: clinic app {rss_mb(product.processes['app'].pid):.0f} MB, "
+        f"Rasa {rss_mb(product.processes['rasa'].pid):.0f} MB"
+    )
     ratio = throughput["clinic app /api/chat"] / throughput["Rasa REST webhook alone"]
     print(f"{'throughput ratio':>26}: {ratio:.2f} x Rasa alone")
 
@@ -120,14 +131,18 @@ async def long_conversation(product, messages: list[str], turns: int = 50) -> No
     first = [s * 1000 for t, s in latencies if t < 5]
     last = [s * 1000 for t, s in latencies if t >= turns - 5]
     print(f"\n== (c) one conversation of {turns} turns")
-    print(f"turns 1-5 median {statistics.median(first):.0f} ms; turns {turns - 4}-{turns} median "
-          f"{statistics.median(last):.0f} ms; ratio {statistics.median(last) / statistics.median(first):.2f}")
+    print(
+        f"turns 1-5 median {statistics.median(first):.0f} ms; turns {turns - 4}-{turns} median "
+        f"{statistics.median(last):.0f} ms; ratio {statistics.median(last) / statistics.median(first):.2f}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--conversations", type=int, default=40)
+    parser.add_argument("--conversations", type=int, default=80)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()

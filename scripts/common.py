@@ -28,7 +28,10 @@ def running_product() -> Iterator[Product]:
     model = Path(os.environ["ASSISTANT_RASA_MODEL"])
     with tempfile.TemporaryDirectory(prefix="assistant-") as var_dir:
         product = Product(
-            model=model, port=free_port(), rasa_port=free_port(), var_dir=Path(var_dir),
+            model=model,
+            port=free_port(),
+            rasa_port=free_port(),
+            var_dir=Path(var_dir),
             extra_env={"ASSISTANT_ENVIRONMENT": "test"},
         )
         try:
@@ -66,6 +69,8 @@ def percentile(values: list[float], share: float) -> float:
 def summary_ms(latencies_s: list[float]) -> str:
     ms = [v * 1000 for v in latencies_s]
     return (
-        f"p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms, p99 {percentile(ms, 0.99):.0f} ms"
-        if ms else "no samples"
+        f"p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 0.95):.0f} ms, "
+        f"p99 {percentile(ms, 0.99):.0f} ms"
+        if ms
+        else "no samples"
     )

@@ -1,8 +1,8 @@
 """`make eval`: measure the running product against labelled patient messages.
 
 Sends every message of ../shared/eval/dev (questions.yaml, symptoms.yaml) in a fresh session through
-POST /api/chat and prints answer, fallback and small-talk accuracy, fallback precision and the triage confusion
-matrix; then retrieval recall on the project's own labelled set and intent F1 from `rasa test nlu`.
+POST /api/chat and prints answer, fallback and small-talk accuracy, fallback precision and the triage
+confusion matrix; then retrieval recall on the project's own labelled set and intent F1 from `rasa test nlu`.
 """
 
 from __future__ import annotations
@@ -70,14 +70,17 @@ def score_questions(items: list[dict], replies: list[dict], verbose: bool) -> No
         by_kind[item["kind"]].append(ok)
         if not ok:
             misses.append((item, reply))
-    fallback_replies = [item["kind"] == "fallback" for item, r in zip(items, replies, strict=True) if is_fallback(r)]
-    escalated = sum(
-        any(m["triage"] in ("urgent", "emergency") for m in r["messages"]) for r in replies
-    )
+    fallback_replies = [
+        item["kind"] == "fallback" for item, r in zip(items, replies, strict=True) if is_fallback(r)
+    ]
+    escalated = sum(any(m["triage"] in ("urgent", "emergency") for m in r["messages"]) for r in replies)
     print("\n== Questions (questions.yaml)")
     for kind, results in by_kind.items():
         print(f"{kind:>10} accuracy: {_share(results)}")
-    print(f"fallback precision: {_share(fallback_replies)} (replies that were fallbacks and really out of scope)")
+    print(
+        f"fallback precision: {_share(fallback_replies)} "
+        "(replies that were fallbacks and really out of scope)"
+    )
     print(f"questions escalated (urgent/emergency): {escalated} of {len(items)}")
     if verbose:
         for item, reply in misses:
@@ -106,8 +109,12 @@ def score_symptoms(items: list[dict], replies: list[dict], verbose: bool) -> Non
         results = [p in accepted for (e, p), n in confusion.items() if e == level for _ in range(n)]
         return _share(results)
 
-    over = [LEVELS.index(p) > LEVELS.index(e) for (e, p), n in confusion.items() if e in ("routine", "none")
-            for _ in range(n)]
+    over = [
+        LEVELS.index(p) > LEVELS.index(e)
+        for (e, p), n in confusion.items()
+        if e in ("routine", "none")
+        for _ in range(n)
+    ]
     print(f"emergency recall: {recall('emergency', ('emergency',))}")
     print(f"urgent recall (urgent or higher): {recall('urgent', ('urgent', 'emergency'))}")
     print(f"over-triage of routine/none items: {_share(over)}")
@@ -127,17 +134,32 @@ def intent_f1() -> None:
     rasa = Path(os.environ.get("ASSISTANT_RASA_VENV", ROOT / ".venv-rasa")) / "bin" / "rasa"
     with tempfile.TemporaryDirectory() as out:
         subprocess.run(
-            [str(rasa), "test", "nlu", "--model", os.environ["ASSISTANT_RASA_MODEL"], "--nlu",
-             "tests/rasa/nlu_holdout.yml", "--out", out, "--quiet"],
-            cwd=ROOT, check=False, capture_output=True,
+            [
+                str(rasa),
+                "test",
+                "nlu",
+                "--model",
+                os.environ["ASSISTANT_RASA_MODEL"],
+                "--nlu",
+                "tests/rasa/nlu_holdout.yml",
+                "--out",
+                out,
+                "--quiet",
+            ],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
         )
         report_path = Path(out) / "intent_report.json"
         if not report_path.exists():
             print("rasa test nlu produced no report")
             return
         report = json.loads(report_path.read_text())
-        print(f"weighted F1 {report['weighted avg']['f1-score']:.3f}, macro F1 {report['macro avg']['f1-score']:.3f}, "
-              f"accuracy {report['accuracy']:.3f}")
+        print(
+            f"weighted F1 {report['weighted avg']['f1-score']:.3f}, "
+            f"macro F1 {report['macro avg']['f1-score']:.3f}, "
+            f"accuracy {report['accuracy']:.3f}"
+        )
 
 
 def _share(results: list[bool]) -> str:

@@ -144,9 +144,7 @@ def conversation_messages(conversation_id: ConversationId, services: ServicesDep
     return [_message_out(message) for message in handoff.messages(services.db, conversation_id)]
 
 
-@router.post(
-    "/conversations/{conversation_id}/messages", response_model=HandoffMessageOut, status_code=201
-)
+@router.post("/conversations/{conversation_id}/messages", response_model=HandoffMessageOut, status_code=201)
 def post_reply(conversation_id: ConversationId, body: StaffReply, services: ServicesDep) -> HandoffMessageOut:
     """Reply to the patient (they see it on their next poll). Replying takes the conversation over."""
     reply = handoff.post_staff_reply(services.db, conversation_id, body.text, body.staff_name)
@@ -174,8 +172,12 @@ def unanswered_questions(
         rows = session.scalars(query).all()
     return [
         UnansweredOut(
-            id=row.id, conversation_id=row.conversation_id, question=row.question, intent=row.intent,
-            best_score=row.best_score, created_at=as_utc(row.created_at),
+            id=row.id,
+            conversation_id=row.conversation_id,
+            question=row.question,
+            intent=row.intent,
+            best_score=row.best_score,
+            created_at=as_utc(row.created_at),
         )
         for row in rows
     ]
@@ -200,8 +202,12 @@ def _escalation_out(row: Escalation, notifications: list[StaffNotification]) -> 
         acknowledged_by=row.acknowledged_by,
         notifications=[
             NotificationOut(
-                channel=n.channel, purpose=n.purpose, status=n.status, attempts=n.attempts,
-                delivered_at=n.delivered_at and as_utc(n.delivered_at), last_error=n.last_error,
+                channel=n.channel,
+                purpose=n.purpose,
+                status=n.status,
+                attempts=n.attempts,
+                delivered_at=n.delivered_at and as_utc(n.delivered_at),
+                last_error=n.last_error,
             )
             for n in notifications
         ],
@@ -210,6 +216,9 @@ def _escalation_out(row: Escalation, notifications: list[StaffNotification]) -> 
 
 def _message_out(message: HandoffMessage) -> HandoffMessageOut:
     return HandoffMessageOut(
-        id=message.id, sender=message.sender, staff_name=message.staff_name, text=message.text,
+        id=message.id,
+        sender=message.sender,
+        staff_name=message.staff_name,
+        text=message.text,
         created_at=as_utc(message.created_at),
     )

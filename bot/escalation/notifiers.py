@@ -182,13 +182,21 @@ def build_notifiers(settings: Settings) -> dict[str, Notifier]:
     notifiers: dict[str, Notifier] = {}
     if "sms" in channels:
         notifiers["sms"] = SmsNotifier(
-            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
-            settings.twilio_from_number, settings.twilio_base_url, timeout,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            settings.twilio_from_number,
+            settings.twilio_base_url,
+            timeout,
         )
     if "email" in channels:
         notifiers["email"] = EmailNotifier(
-            settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_username,
-            settings.smtp_password.get_secret_value(), settings.smtp_starttls, timeout,
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            settings.smtp_username,
+            settings.smtp_password.get_secret_value(),
+            settings.smtp_starttls,
+            timeout,
         )
     if "webhook" in channels:
         notifiers["webhook"] = WebhookNotifier(settings.webhook_secret.get_secret_value(), timeout)

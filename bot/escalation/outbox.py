@@ -208,8 +208,12 @@ class OutboxWorker:
         with self.db.session() as session:
             marked = session.execute(
                 self._mine(claimed).values(
-                    status="delivered", delivered_at=self.clock(), provider_ref=reference[:255],
-                    claimed_by=None, claimed_until=None, last_error=None,
+                    status="delivered",
+                    delivered_at=self.clock(),
+                    provider_ref=reference[:255],
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=None,
                 )
             )
         if marked.rowcount != 1:
@@ -217,7 +221,10 @@ class OutboxWorker:
             log.warning("notification id=%s delivered after its lease expired", claimed.notification_id)
         log.info(
             "notification id=%s escalation=%s channel=%s delivered attempt=%s",
-            claimed.notification_id, claimed.escalation_id, claimed.notice.channel, claimed.attempts,
+            claimed.notification_id,
+            claimed.escalation_id,
+            claimed.notice.channel,
+            claimed.attempts,
         )
 
     def _failed(self, claimed: Claimed, reason: str) -> None:
@@ -231,8 +238,13 @@ class OutboxWorker:
             session.execute(self._mine(claimed).values(**values))
         level = logging.ERROR if gave_up else logging.WARNING
         log.log(
-            level, "notification id=%s escalation=%s channel=%s attempt=%s failed (%s)%s",
-            claimed.notification_id, claimed.escalation_id, claimed.notice.channel, claimed.attempts, reason,
+            level,
+            "notification id=%s escalation=%s channel=%s attempt=%s failed (%s)%s",
+            claimed.notification_id,
+            claimed.escalation_id,
+            claimed.notice.channel,
+            claimed.attempts,
+            reason,
             ": giving up, staff must check the escalation list" if gave_up else "",
         )
 

@@ -108,7 +108,11 @@ class EscalationService:
                 continue
             log.info(
                 "escalation id=%s conversation=%s severity=%s concepts=%d new=%s",
-                recorded.escalation_id, conversation_id, severity, len(concepts), recorded.created,
+                recorded.escalation_id,
+                conversation_id,
+                severity,
+                len(concepts),
+                recorded.created,
             )
             if recorded.created:
                 self._notify_listeners()
@@ -127,8 +131,13 @@ class EscalationService:
                 existing.dedupe_key = f"{key}:{existing.id}"
                 session.flush()
             escalation = Escalation(
-                conversation_id=conversation_id, severity=severity, concepts=concepts, channel=channel,
-                patient_text=text, created_at=now, dedupe_key=key,
+                conversation_id=conversation_id,
+                severity=severity,
+                concepts=concepts,
+                channel=channel,
+                patient_text=text,
+                created_at=now,
+                dedupe_key=key,
             )
             session.add(escalation)
             session.flush()
@@ -182,7 +191,13 @@ def queue_notifications(
     for channel, recipient in contacts:
         session.add(
             StaffNotification(
-                escalation_id=escalation_id, purpose=purpose, channel=channel, recipient=recipient,
-                status="pending", attempts=0, next_attempt_at=now, created_at=now,
+                escalation_id=escalation_id,
+                purpose=purpose,
+                channel=channel,
+                recipient=recipient,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
             )
         )

@@ -33,7 +33,9 @@ def tracker_for():
 
     def build(text: str, intent: str, metadata: dict[str, Any] | None = None, **slots: Any) -> Tracker:
         data = copy.deepcopy(json.loads((TRACKERS / "question.json").read_text()))
-        data["latest_message"].update(text=text, intent={"name": intent, "confidence": 0.9}, metadata=metadata or {})
+        data["latest_message"].update(
+            text=text, intent={"name": intent, "confidence": 0.9}, metadata=metadata or {}
+        )
         data["slots"].update(slots)
         return Tracker.from_dict(data)
 

@@ -22,7 +22,9 @@ async def run(action, tracker) -> tuple[list, list[dict]]:
 
 
 async def test_question_is_answered_with_its_source(app_services, tracker_for) -> None:
-    events, messages = await run(ActionAnswerQuestion(), tracker_for("can I put makeup on tomorrow", "ask_makeup"))
+    events, messages = await run(
+        ActionAnswerQuestion(), tracker_for("can I put makeup on tomorrow", "ask_makeup")
+    )
     assert len(messages) == 1
     assert messages[0]["kind"] == "answer"
     assert messages[0]["sources"] and all({"id", "title"} <= set(s) for s in messages[0]["sources"])
@@ -66,13 +68,17 @@ async def test_out_of_scope_action_points_to_the_clinic(app_services, tracker_fo
 
 async def test_remembering_the_treatment_date_confirms_the_day(app_services, tracker_for) -> None:
     three_days_ago = app_services.today() - timedelta(days=3)
-    tracker = tracker_for("had it 3 days ago", "tell_treatment_date", metadata={"treatment_date": three_days_ago.isoformat()})
+    tracker = tracker_for(
+        "had it 3 days ago", "tell_treatment_date", metadata={"treatment_date": three_days_ago.isoformat()}
+    )
     events, messages = await run(ActionRememberTreatmentDate(), tracker)
     assert SlotSet("treatment_date", three_days_ago.isoformat()) in events
     assert "day 3" in messages[0]["text"]
 
 
 async def test_remembering_without_a_date_asks_for_it(app_services, tracker_for) -> None:
-    events, messages = await run(ActionRememberTreatmentDate(), tracker_for("I had it done", "tell_treatment_date"))
+    events, messages = await run(
+        ActionRememberTreatmentDate(), tracker_for("I had it done", "tell_treatment_date")
+    )
     assert events == []
     assert "couldn't tell" in messages[0]["text"]

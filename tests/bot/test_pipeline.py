@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.pipeline import BadMessage, clean_text, shape_rasa_message, starts_rasa_session
+from bot.pipeline import BadMessage, TurnCounter, clean_text, shape_rasa_message, starts_rasa_session
 
 
 @pytest.mark.parametrize(("turn", "starts"), [(1, False), (2, False), (20, False), (21, True), (41, True)])
@@ -31,3 +31,10 @@ def test_plain_responses_are_small_talk_with_their_buttons() -> None:
     message = shape_rasa_message(raw, "none")
     assert (message.kind, message.buttons[0].payload) == ("smalltalk", "/affirm")
     assert shape_rasa_message({"image": "x.png"}, "none") is None
+
+
+def test_turns_are_counted_per_conversation_and_old_ones_forgotten() -> None:
+    counter = TurnCounter(capacity=2)
+    assert [counter.count("a"), counter.count("a"), counter.count("b"), counter.count("a")] == [1, 2, 1, 3]
+    counter.count("c")  # "b" is now the least recent and is forgotten
+    assert counter.count("b") == 1

@@ -90,7 +90,14 @@ def test_health_reports_rasa_index_and_model(product) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{"text": ""}, {"text": "   "}, {"text": "x" * 5000}, {"nothing": 1}, {"text": 42}, {"text": "hi", "treatment_date": "yesterday"}],
+    [
+        {"text": ""},
+        {"text": "   "},
+        {"text": "x" * 5000},
+        {"nothing": 1},
+        {"text": 42},
+        {"text": "hi", "treatment_date": "yesterday"},
+    ],
 )
 def test_bad_input_gets_a_clear_error_not_a_stack_trace(product, body) -> None:
     response = httpx.post(f"{product.url}/api/chat", json=body, timeout=10)

@@ -29,7 +29,15 @@ def test_training_data_is_valid() -> None:
 
 def test_conversation_stories_are_predicted_without_errors(tmp_path: Path) -> None:
     result = rasa(
-        "test", "core", "--model", str(rasa_model()), "--stories", "tests/rasa/test_stories.yml", "--e2e",
-        "--fail-on-prediction-errors", "--out", str(tmp_path),
+        "test",
+        "core",
+        "--model",
+        str(rasa_model()),
+        "--stories",
+        "tests/rasa/test_stories.yml",
+        "--e2e",
+        "--fail-on-prediction-errors",
+        "--out",
+        str(tmp_path),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
