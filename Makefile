@@ -31,12 +31,12 @@ setup: ## Create/update both Python environments (idempotent)
 model: setup ## Train the Rasa model if the training data changed
 	@if [ -f "$(MODEL)" ]; then echo "Rasa model up to date: $(MODEL)"; else \
 	  echo "Training the Rasa model (a minute or two)..."; \
-	  $(RASA) train --fixed-model-name $(basename $(basename $(notdir $(MODEL)))) --out $(MODEL_DIR) --quiet; fi
+	  PYTHONWARNINGS=ignore $(RASA) train --fixed-model-name $(basename $(basename $(notdir $(MODEL)))) --out $(MODEL_DIR) --quiet; fi
 
-index: setup ## Build the knowledge index from knowledge/articles
+index: setup ## Build a new knowledge index version now (the app also builds one on start when the articles changed)
 	@$(PY) -m knowledge build
 
-run: setup model index ## Set up everything and start the assistant on http://127.0.0.1:8000
+run: setup model ## Set up everything and start the assistant on http://127.0.0.1:8000
 	@$(PY) -m bot.launcher --model $(MODEL)
 
 test: setup model ## Set up, lint and run every test (unit, actions, Rasa, end to end)
@@ -46,10 +46,10 @@ test: setup model ## Set up, lint and run every test (unit, actions, Rasa, end t
 test-fast: setup ## Unit tests only (no Rasa server)
 	@$(PY) -m pytest -m "not e2e and not rasa"
 
-eval: setup model index ## Measure answer quality and triage on ../shared/eval/dev
+eval: setup model ## Measure answer quality and triage on ../shared/eval/dev
 	@$(PY) -m scripts.evaluate $(ARGS)
 
-bench: setup model index ## Measure throughput and latency
+bench: setup model ## Measure throughput and latency
 	@$(PY) -m scripts.bench $(ARGS)
 
 lint: setup ## Ruff lint
