@@ -124,6 +124,21 @@ def score_symptoms(items: list[dict], replies: list[dict], verbose: bool) -> Non
             print(f"  MISS {item['id']} expected {item['triage']} got {predicted}")
 
 
+def score_own_set(items: list[dict], replies: list[dict]) -> None:
+    """The product's answer/fallback decision on the project's own labelled questions."""
+    in_scope = [r for item, r in zip(items, replies, strict=True) if item["article"]]
+    out_of_scope = [r for item, r in zip(items, replies, strict=True) if not item["article"]]
+    cited = [
+        any(s["id"] == item["article"] for m in r["messages"] for s in m["sources"])
+        for item, r in zip(items, replies, strict=True)
+        if item["article"]
+    ]
+    print("\n== Own labelled questions (knowledge/retrieval_eval.yml) through /api/chat")
+    print(f"in-scope answered: {_share([not is_fallback(r) for r in in_scope])}")
+    print(f"in-scope citing the labelled article: {_share(cited)}")
+    print(f"out-of-scope given a fallback: {_share([is_fallback(r) for r in out_of_scope])}")
+
+
 def retrieval_recall() -> None:
     print("\n== Retrieval on the project's own labelled set (knowledge/retrieval_eval.yml)")
     subprocess.run([os.sys.executable, "-m", "knowledge", "calibrate"], cwd=ROOT, check=False)
@@ -182,6 +197,9 @@ def main() -> None:
             items = yaml.safe_load(path.read_text())
             replies = asyncio.run(ask_all(product.url, items))
             scorer(items, replies, args.verbose)
+        own = yaml.safe_load((ROOT / "knowledge" / "retrieval_eval.yml").read_text())
+        own_items = [{"text": item["question"], "day": item.get("day"), **item} for item in own]
+        score_own_set(own_items, asyncio.run(ask_all(product.url, own_items)))
     retrieval_recall()
     intent_f1()
 
