@@ -15,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,9 +150,10 @@ class Product:
     def stop_rasa(self) -> None:
         _terminate(self.processes.pop("rasa", None))
 
-    def stop(self) -> None:
+    def stop(self, already_signalled: bool = False) -> None:
+        """Stop every process; `already_signalled`: they got Ctrl-C too, so first give them time."""
         for name in ("app", "rasa", "fakes"):
-            _terminate(self.processes.pop(name, None))
+            _terminate(self.processes.pop(name, None), already_signalled)
 
 
 def _spawn(command: list[str], env: dict[str, str], log_file: Path | None) -> subprocess.Popen:
@@ -168,11 +170,13 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _terminate(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
+def _terminate(process: subprocess.Popen | None, already_signalled: bool = False) -> None:
+    """Stop a child gracefully (SIGTERM), killing it only if it does not stop within 15 s."""
+    if process is None:
         return
-    process.send_signal(signal.SIGINT)
     try:
+        if not already_signalled:
+            process.terminate()
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
@@ -197,7 +201,16 @@ def main() -> None:
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("ASSISTANT_RASA_PORT", 5005)))
     args = parser.parse_args()
     product = Product(model=args.model, host=args.host, port=args.port, rasa_port=args.rasa_port)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C reaches the whole process group: the children stop on their own, we only wait for them.
+    stopping = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
     try:
         print("Starting the Rasa server and the clinic app (first start takes about a minute)...", flush=True)
         product.start()
@@ -206,14 +219,18 @@ def main() -> None:
             flush=True,
         )
         _print_staff_access(product)
-        while all(p.poll() is None for p in product.processes.values()):
-            time.sleep(1)
-        print("A process stopped unexpectedly; shutting down.", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("\nStopping...", flush=True)
+        while not stopping.is_set() and all(p.poll() is None for p in product.processes.values()):
+            stopping.wait(1)
+    except (RuntimeError, TimeoutError) as error:
+        if not stopping.is_set():
+            print(f"Could not start: {error}. See the messages above.", file=sys.stderr)
+            sys.exit(1)
     finally:
-        product.stop()
-
+        farewell = "\nStopping..." if stopping.is_set() else "A process stopped unexpectedly; stopping."
+        print(farewell, flush=True)
+        # Ctrl-C went to the whole process group: let the children finish their own graceful shutdown
+        # (a second signal would make them abort with a traceback).
+        product.stop(already_signalled=signal.SIGINT in received)
 
 if __name__ == "__main__":
     main()
