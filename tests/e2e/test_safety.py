@@ -133,7 +133,7 @@ def test_with_rasa_stopped_a_red_flag_still_gets_its_reply_and_its_escalation(pr
 
 
 def test_a_patient_who_asks_for_a_person_is_handed_to_staff_and_back(product) -> None:
-    asked = chat(product, "can I talk to a real person please")
+    asked = chat(product, "is there a human I could speak with please")
     session = asked["session_id"]
     assert [m["kind"] for m in asked["messages"]] == ["handoff"], asked
     assert CLINIC.phone in asked["messages"][0]["text"]

@@ -201,7 +201,7 @@ def test_every_reply_is_filled_short_and_fits_its_severity(detector):
 
 
 def test_no_red_flag_means_no_reply(detector):
-    result = detector.assess("how far apart are the sessions?")
+    result = detector.assess("how many weeks go between my sessions?")
     assert result == TriageResult(level="none", concepts=[], reply=None)
     assert not result.escalates
 
