@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.fakes.inbox import Inbox
+
 Reply = tuple[int, Any]
 
 
@@ -29,15 +31,14 @@ class FakeRequest:
         return json.loads(self.body or b"null")
 
 
-class HttpFake:
+class HttpFake(Inbox):
     """Subclasses implement `respond`; `start`/`stop` bring the server up and down, keeping its port."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = port
         self._server: ThreadingHTTPServer | None = None
-        self._lock = threading.Lock()
-        self._received: list[dict[str, Any]] = []
+        Inbox.__init__(self)
 
     @property
     def url(self) -> str:
@@ -61,19 +62,6 @@ class HttpFake:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def received(self) -> list[dict[str, Any]]:
-        """A copy of everything stored so far, oldest first."""
-        with self._lock:
-            return list(self._received)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._received.clear()
-
-    def store(self, item: dict[str, Any]) -> None:
-        with self._lock:
-            self._received.append(item)
 
     def respond(self, request: FakeRequest) -> Reply:
         raise NotImplementedError

@@ -6,11 +6,12 @@ import email
 import email.policy
 import logging
 import socket
-import threading
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from bot.fakes.inbox import Inbox
 
 # aiosmtpd logs senders and recipients at INFO; the fake must not put addresses in logs either.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -52,7 +53,7 @@ class _StoreMail:
         return "250 Message accepted for delivery"
 
 
-class FakeSmtpServer:
+class FakeSmtpServer(Inbox):
     """An SMTP server on 127.0.0.1; requires AUTH when credentials are given."""
 
     def __init__(
@@ -63,8 +64,7 @@ class FakeSmtpServer:
         self.username = username
         self.password = password
         self._controller: Controller | None = None
-        self._lock = threading.Lock()
-        self._received: list[dict[str, Any]] = []
+        Inbox.__init__(self)
 
     @property
     def is_up(self) -> bool:
@@ -82,18 +82,6 @@ class FakeSmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-    def received(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._received)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._received.clear()
-
-    def store(self, item: dict[str, Any]) -> None:
-        with self._lock:
-            self._received.append(item)
 
     def _auth(self) -> dict[str, Any]:
         if not self.username:
