@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bot.db import Database, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,6 +29,21 @@ def rasa_model() -> Path:
     if not model.is_file():
         pytest.fail("no trained Rasa model: run the tests with `make test` (it trains the model once)")
     return model
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrations run once; each test gets a copy of the result."""
+    path = tmp_path_factory.mktemp("template") / "app.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, migrated_template: Path) -> Database:
+    path = tmp_path / "app.db"
+    shutil.copyfile(migrated_template, path)
+    return Database(f"sqlite:///{path}")
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.db import Database, migrate
+from bot.db import Database
 from bot.records import record_unanswered
 from bot.services import Services
 from bot.settings import Settings
@@ -19,18 +18,10 @@ TOKEN = "staff-token-for-tests"
 STAFF = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "app.db"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def services(tmp_path: Path, migrated: Path) -> Services:
-    shutil.copyfile(migrated, tmp_path / "app.db")
+def services(tmp_path: Path, db: Database) -> Services:
     settings = Settings(environment="test", var_dir=tmp_path, staff_token=TOKEN)
-    return stub_services(settings, Database(f"sqlite:///{tmp_path / 'app.db'}"))
+    return stub_services(settings, db)
 
 
 @pytest.fixture

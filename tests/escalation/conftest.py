@@ -1,16 +1,14 @@
-"""Fixtures for escalation tests: a throwaway migrated database, the notification fakes, a manual clock."""
+"""Fixtures for escalation tests: the notification fakes and a manual clock (`db` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from bot.db import Database, migrate
+from bot.db import Database
 from bot.escalation.notifiers import Notifier, build_notifiers
 from bot.escalation.outbox import OutboxWorker, RetryPolicy
 from bot.escalation.service import EscalationService, StaffContacts
@@ -43,21 +41,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Migrations run once; each test gets a copy of the result."""
-    path = tmp_path_factory.mktemp("template") / "app.db"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db(tmp_path: Path, migrated_template: Path) -> Database:
-    path = tmp_path / "app.db"
-    shutil.copyfile(migrated_template, path)
-    return Database(f"sqlite:///{path}")
 
 
 @pytest.fixture
