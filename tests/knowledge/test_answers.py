@@ -9,6 +9,7 @@ from knowledge.articles import Article
 from knowledge.chunking import chunk_article
 from knowledge.index import PassageStore
 from knowledge.retriever import Retriever
+from tests.knowledge.factories import make_article
 
 THRESHOLD = 0.5
 PHONE = "(555) 010-0000"
@@ -43,18 +44,7 @@ def test_a_passage_of_another_article_is_not_added(answerer, fixture_articles):
 
 
 def sun_article(paragraphs: list[str]) -> Article:
-    return Article(
-        id="sun-long",
-        title="Sun",
-        topic="sun",
-        stage="aftercare",
-        days=None,
-        source_section="Aftercare",
-        review_status="approved",
-        reviewer="test-clinician",
-        version=1,
-        body="\n\n".join(paragraphs),
-    )
+    return make_article(id="sun-long", title="Sun", topic="sun", body="\n\n".join(paragraphs))
 
 
 def answer_from(article: Article, question: str, embedder, clinic):

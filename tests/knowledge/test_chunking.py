@@ -2,21 +2,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from knowledge.articles import Article
 from knowledge.chunking import MAX_WORDS, Passage, chunk_article, word_count
+from tests.knowledge.factories import make_article
 
-ARTICLE = Article(
-    id="swelling",
-    title="Swelling after treatment",
-    topic="swelling",
-    stage="aftercare",
-    days=(0, 3),
-    source_section="Aftercare",
-    review_status="approved",
-    reviewer="test-clinician",
-    version=1,
-    body="",
-)
+ARTICLE = make_article(id="swelling", title="Swelling after treatment", topic="swelling", days=(0, 3))
 FIRST = "Mild swelling around the treated area is common on the first day and goes down by itself."
 SECOND = "A cool compress for a few minutes at a time can make the first evening more comfortable."
 SENTENCE = "Keep your head a little raised at night, and sleep on a clean pillowcase every single night."
