@@ -21,6 +21,14 @@ def _remember_date(tracker: Tracker) -> list[EventType]:
     return []
 
 
+async def _keep_unanswered(tracker: Tracker, best_score: float | None) -> None:
+    """Record the question for staff, who see what patients ask that the articles do not cover."""
+    question = tracker.latest_message.get("text") or ""
+    intent = latest_intent(tracker)
+    db = services.current().db
+    await asyncio.to_thread(record_unanswered, db, tracker.sender_id, question, intent, best_score)
+
+
 class ActionAnswerQuestion(Action):
     """Answer from the clinic's reviewed articles, citing them, or say honestly that we don't know."""
 
@@ -36,9 +44,7 @@ class ActionAnswerQuestion(Action):
         answer = await asyncio.to_thread(app.answerer.answer, question, intent, day_of(tracker, app.today()))
         send(dispatcher, answer.text, answer.kind, answer.sources)
         if answer.kind == "fallback":
-            await asyncio.to_thread(
-                record_unanswered, app.db, tracker.sender_id, question, intent, answer.score
-            )
+            await _keep_unanswered(tracker, answer.score)
         return _remember_date(tracker)
 
 
@@ -51,12 +57,8 @@ class ActionOutOfScope(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        app = services.current()
-        question = tracker.latest_message.get("text") or ""
-        send(dispatcher, app.answerer.fallback_text(), "fallback")
-        await asyncio.to_thread(
-            record_unanswered, app.db, tracker.sender_id, question, latest_intent(tracker), None
-        )
+        send(dispatcher, services.current().answerer.fallback_text(), "fallback")
+        await _keep_unanswered(tracker, best_score=None)
         return _remember_date(tracker)
 
 
