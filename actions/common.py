@@ -8,7 +8,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from knowledge.treatment_day import treatment_day
+from safety.reading.treatment_day import treatment_day
 
 
 def message_metadata(tracker: Tracker) -> dict[str, Any]:

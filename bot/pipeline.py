@@ -22,8 +22,8 @@ from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
 from bot.schemas import Button, ChatMessage, ChatResponse, Source
 from bot.services import Services
-from knowledge.treatment_day import extract_treatment_date, treatment_day
-from knowledge.triage import TriageResult
+from safety.reading.treatment_day import extract_treatment_date, treatment_day
+from safety.rules import TriageResult
 
 log = logging.getLogger(__name__)
 

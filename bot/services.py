@@ -13,7 +13,7 @@ from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from knowledge.answers import Answerer
 from knowledge.clinic import ClinicProfile, load_clinic_profile
-from knowledge.triage import RedFlagDetector
+from safety.rules import RedFlagDetector
 
 log = logging.getLogger(__name__)
 

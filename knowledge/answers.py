@@ -16,8 +16,8 @@ from typing import Literal
 
 from knowledge.chunking import Passage
 from knowledge.clinic import ClinicProfile
-from knowledge.nlp import blank_english
 from knowledge.retriever import Hit, Retriever, read_settings, topic_of_intent
+from safety.reading.nlp import blank_english
 
 DEFAULT_MAX_QUESTIONS = 3
 # A second passage whose words mostly repeat the first one adds nothing worth the patient's reading time.

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from knowledge.articles import Article, days_cover
-from knowledge.nlp import blank_english
+from safety.reading.nlp import blank_english
 
 MIN_WORDS = 12
 MAX_WORDS = 80

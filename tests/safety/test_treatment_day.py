@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from knowledge.treatment_day import extract_treatment_date, treatment_day
+from safety.reading.treatment_day import extract_treatment_date, treatment_day
 
 TODAY = date(2026, 11, 24)  # a Tuesday
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from knowledge.clinic import load_clinic_profile
-from knowledge.triage import LEVELS, RedFlagDetector, TriageResult
-from knowledge.triage_protocol import DEFAULT_PROTOCOL, ProtocolError, load_protocol
-from knowledge.triage_text import TypoCorrector, mentioned_treatment_day, normalise_text, stem
+from safety.protocol import DEFAULT_PROTOCOL, ProtocolError, load_protocol
+from safety.reading.normalise import TypoCorrector, mentioned_treatment_day, normalise_text, stem
+from safety.rules import LEVELS, RedFlagDetector, TriageResult
 
 CLINIC = load_clinic_profile()
 

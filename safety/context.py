@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from spacy.tokens import Doc
 
-from knowledge.triage_protocol import Match
+from safety.patterns import Match
 
 CLAUSE_PUNCT = {",", ";", ":", "(", ")", "-", "--", "—", "–", "/"}
 HARD_STOPS = {".", "!", "?", ";", ":", "(", ")", "..."}

@@ -13,10 +13,11 @@ from pathlib import Path
 from spacy.tokens import Doc
 
 from knowledge.clinic import ClinicProfile, load_clinic_profile
-from knowledge.nlp import blank_english
-from knowledge.triage_context import MessageReading
-from knowledge.triage_protocol import Concept, Match, PatternSet, Protocol, Rule, load_protocol
-from knowledge.triage_text import TypoCorrector, mentioned_treatment_day, normalise_text, stem
+from safety.context import MessageReading
+from safety.patterns import Match, PatternSet
+from safety.protocol import Concept, Protocol, Rule, load_protocol
+from safety.reading.nlp import blank_english
+from safety.reading.normalise import TypoCorrector, mentioned_treatment_day, normalise_text, stem
 
 LEVELS = ("none", "routine", "urgent", "emergency")
 _RANK = {level: rank for rank, level in enumerate(LEVELS)}

@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from knowledge.triage import LEVELS, RedFlagDetector  # noqa: E402
+from safety.rules import LEVELS, RedFlagDetector  # noqa: E402
 
 RANK = {level: i for i, level in enumerate(LEVELS)}
 

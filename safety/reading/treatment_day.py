@@ -52,7 +52,7 @@ from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from knowledge.nlp import blank_english
+from safety.reading.nlp import blank_english
 
 # --- vocabulary ----------------------------------------------------------------------------------------
 
