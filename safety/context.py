@@ -17,6 +17,8 @@ CLAUSE_PUNCT = {",", ";", ":", "(", ")", "-", "--", "—", "–", "/"}
 HARD_STOPS = {".", "!", "?", ";", ":", "(", ")", "..."}
 CONJUNCTIONS = {"and", "y", "&"}
 NEGATION_SCOPE = 8  # words a "no"/"not" reaches forward
+# A negation inside a symptom's own words belongs to the symptom ("can not breathe", "no puedo respirar").
+INNER_NEGATIONS = {"not", "no", "nao", "pas", "ne", "nunca", "never"}
 AFTER_NEGATION_REACH = 4  # words between a symptom and "fine"/"gone"
 
 
@@ -64,7 +66,10 @@ class MessageReading:
         self._figure_tokens = self._tokens_of("figures_of_speech")
         self._pre_cues = self._negation_cues()
         self._neg_scope = self._negation_scopes()
-        self._post_cue_starts = {m.start for p in reading["negation_after"] for m in found.get(p, [])}
+        cancelled = {m.start for p in reading.get("not_negation_after", ()) for m in found.get(p, [])}
+        self._post_cue_starts = {
+            m.start for p in reading["negation_after"] for m in found.get(p, []) if m.start not in cancelled
+        }
 
     # --- structure ----------------------------------------------------------------------------------
     def _matches(self, list_name: str) -> list[Match]:
@@ -121,6 +126,23 @@ class MessageReading:
                 setattr(self.clauses[self.clause_of[m.start]], flag, True)
         for m in self._matches("present_time"):
             self.clauses[self.clause_of[m.start]].present = True
+        self._carry_stories_forward()
+
+    def _carry_stories_forward(self) -> None:
+        """Someone else's story or a past episode goes on in the clauses after it ("my friend got an
+        infection last year, pus and everything"), until the patient speaks for themselves again ("I ...",
+        "my ..."), a clause turns ("but this time ..."), something is said to be current ("now"), or the
+        sentence ends."""
+        subjects = {"i", "my", "me", "mine", "im", "yo", "mi", "je", "j", "mon", "ma", "eu", "meu", "minha"}
+        breaks = {m.start for m in self._matches("clause_breaks")}
+        for previous, clause in zip(self.clauses, self.clauses[1:], strict=False):
+            if clause.sentence != previous.sentence or clause.present or clause.start in breaks:
+                continue
+            first = self._first_word(clause)
+            if first is not None and first[1] in subjects:
+                continue
+            clause.hearsay = clause.hearsay or previous.hearsay
+            clause.history = clause.history or previous.history
 
     def _anchored_sentences(self) -> set[int]:
         anchored = {self.sentence_of[m.start] for m in self._matches("report_anchors")}
@@ -131,7 +153,9 @@ class MessageReading:
                 or (i > 0 and self._lower[i - 1] in {"day", "dia"})
             ):
                 anchored.add(self.sentence_of[i])
-        return anchored
+        # A question is a report when the message around it reports something: "how long do blisters take
+        # to heal? I've got two on my cheek".
+        return set(self.sentence_of) if anchored else anchored
 
     # --- negation -----------------------------------------------------------------------------------
     def _negation_cues(self) -> dict[int, Match]:
@@ -187,6 +211,10 @@ class MessageReading:
                 return False
         return False
 
+    def negated_right_before(self, match: Match) -> bool:
+        """A negation just before the match ("not in a group", "no en grupito"): it says the opposite."""
+        return any(cue.end == match.start for cue in self._pre_cues.values())
+
     def is_negated(self, match: Match) -> bool:
         content = set(match.content)
         first = match.content[0]
@@ -196,7 +224,7 @@ class MessageReading:
         for i in range(match.start, match.end):
             if i not in content and i in self._pre_cues:
                 return True
-        if any(i in self._pre_cues or self._lower[i] == "not" for i in match.content):
+        if any(i in self._pre_cues or self._lower[i] in INNER_NEGATIONS for i in match.content):
             return False  # "can't breathe well" / "no puedo respirar bien": the match already says no
         return any(self._negated_after(i, content) for i in match.content)
 
@@ -215,3 +243,36 @@ class MessageReading:
         if not clause.is_report(first, self.sentence_of[first] in self._anchored):
             return False
         return not self.is_negated(match)
+
+    # --- what the message reports, for the learned layer --------------------------------------------
+    def reported_tokens(self, symptom_matches: list[Match]) -> list[bool]:
+        """Per token: whether it is part of what the patient reports as current.
+
+        Tokens of questions (without a report anchor), hypotheticals, other people's stories, past episodes
+        and figures of speech are not; nor are negation cues and the words they negate ("no fever",
+        "vision normal"). A symptom that carries its own negation ("can't breathe") is kept whole. The
+        learned layer reads only the reported words, so "I can breathe fine, no throat tightness, it's just
+        puffy" reads as "it's just puffy".
+        """
+        keep = [True] * len(self.doc)
+        for i in range(len(self.doc)):
+            clause = self.clauses[self.clause_of[i]]
+            if (
+                not clause.is_report(i, self.sentence_of[i] in self._anchored)
+                or i in self._figure_tokens
+                or i in self._pre_cues
+                or self._neg_scope[i] is not None
+            ):
+                keep[i] = False
+        for match in symptom_matches:
+            content = range(match.start, match.end)
+            if self.is_negated(match):
+                for i in content:
+                    keep[i] = False
+                for j in range(match.end, min(len(self.doc), match.end + AFTER_NEGATION_REACH + 1)):
+                    if j in self._post_cue_starts:
+                        keep[j] = False
+            elif self.counts(match):
+                for i in content:
+                    keep[i] = True
+        return keep

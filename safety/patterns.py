@@ -196,12 +196,30 @@ class PatternSet:
                     self._by_first_word.setdefault(word, []).append(compiled)
         self.surface_words = compiler.surface_words
         self.symptom_words = self._symptom_words(nlp, protocol)
+        # The patterns of the signs' rules (not the reading lists): what counts as a symptom mention.
+        self.symptom_patterns = sorted(
+            {
+                p
+                for s in protocol.signs
+                for r in s.rules
+                for e in r.any + r.all
+                for p in e
+                if not p.startswith("$")
+            }
+        )
 
     @staticmethod
     def _symptom_words(nlp: Language, protocol: Protocol) -> set[str]:
         """Words of the word groups and concept rules: what a typo may be corrected into."""
         texts = [entry for entries in protocol.word_groups.values() for entry in entries]
-        texts += [p for c in protocol.concepts for r in c.rules for element in r.any + r.all for p in element]
+        texts += [
+            p
+            for s in protocol.signs
+            for r in s.rules
+            for element in r.any + r.all
+            for p in element
+            if not p.startswith("$")
+        ]
         words: set[str] = set()
         for text in texts:
             for item in text.split():

@@ -1,106 +1,184 @@
-"""Safety triage: the red-flag detector every patient message goes through before anything else.
+"""The rule layer of triage: the red-flag protocol (`protocol.yml`) applied to a message.
 
-Deterministic and rule-based: the protocol (`redflags.yml`) names the symptom concepts, their severity,
-patterns, day rules and replies; this module applies it with spaCy's blank English pipeline and a Matcher.
-A red flag is never dropped in favour of a friendly answer: the highest severity found wins.
+Deterministic: the protocol names the signs, their disposition, patterns, day windows and replies; this
+module finds them with spaCy's blank English tokenizer and the pattern matcher of `safety.patterns`, reads
+the context of each match (`safety.context`: negation, questions, hypotheticals, other people's stories)
+and the numbers of the message (temperatures, via `safety.reading`). The highest disposition found wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from spacy.tokens import Doc
 
-from knowledge.clinic import ClinicProfile, load_clinic_profile
 from safety.context import MessageReading
 from safety.patterns import Match, PatternSet
-from safety.protocol import Concept, Protocol, Rule, load_protocol
+from safety.protocol import FACT_PREFIX, Protocol, Rule, Sign, load_protocol
+from safety.reading.language import detect_language
 from safety.reading.nlp import blank_english
-from safety.reading.normalise import TypoCorrector, mentioned_treatment_day, normalise_text, stem
+from safety.reading.normalise import TypoCorrector, normalise_text, stem
+from safety.reading.numbers import measures
 
 LEVELS = ("none", "routine", "urgent", "emergency")
-_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
 
 @dataclass(frozen=True)
-class TriageResult:
-    level: str  # "none" | "routine" | "urgent" | "emergency"
-    concepts: list[str]  # ids of the red-flag concepts found, most severe first
-    reply: str | None  # the protocol reply for the most severe concept, clinic facts filled in
+class RuleFinding:
+    """What the rules found in one message."""
 
-    @property
-    def escalates(self) -> bool:
-        """Whether staff must be told (urgent) or the patient sent to emergency care."""
-        return self.level in ("urgent", "emergency")
+    level: str
+    signs: tuple[str, ...]  # most severe first
+    # Whether the message reports a symptom in the protocol's words: True when one is reported (found as a
+    # sign or not), False when it has symptom words but none is a current report (all negated, asked about,
+    # hypothetical, someone else's or past), None when it has no symptom words at all.
+    reported: bool | None
+    about_health: bool = True  # the message names a body part, a treatment or a health word
+    reported_text: str = ""  # the words of the message that report something current (for the learned layer)
+
+    def emergencies_only(self, protocol: Protocol) -> RuleFinding:
+        """The finding without its urgent and expected signs: for messages that are not about health at
+        all ("the paint is peeling off my fence"), where everyday words are not symptoms."""
+        kept = tuple(s for s in self.signs if protocol.sign(s).severity == "emergency")
+        return RuleFinding(
+            "emergency" if kept else "none", kept, self.reported, self.about_health, self.reported_text
+        )
+
+    def nothing(self) -> RuleFinding:
+        """The finding without any sign (a message that is not about health at all)."""
+        return RuleFinding("none", (), self.reported, self.about_health, self.reported_text)
 
 
-NO_RED_FLAG = TriageResult(level="none", concepts=[], reply=None)
+NOTHING = RuleFinding("none", (), None, False)
 
 
-class RedFlagDetector:
-    """Applies the red-flag protocol to one message at a time. Build once; `assess` is cheap."""
+class RuleLayer:
+    """Applies the red-flag protocol to one text. Build once; `assess` is cheap (a few milliseconds)."""
 
-    def __init__(self, protocol_path: Path | None = None, clinic: ClinicProfile | None = None):
-        self._protocol: Protocol = load_protocol(protocol_path)
-        self._clinic = clinic or load_clinic_profile()
+    def __init__(self, protocol: Protocol | None = None, known_words: Iterable[str] = ()):
+        self.protocol = protocol or load_protocol()
         self._nlp = blank_english()
-        self._patterns = PatternSet(self._nlp, self._protocol)
+        self._patterns = PatternSet(self._nlp, self.protocol)
         self._typos = TypoCorrector(
             surface_words=self._patterns.symptom_words,
-            known_words=self._patterns.surface_words,
+            known_words=set(self._patterns.surface_words) | set(known_words),
         )
-        self._replies = {c.id: self._clinic.fill(c.reply) for c in self._protocol.concepts}
-        self._norm_cache: dict[str, str] = {}
+        self._by_id = {sign.id: sign for sign in self.protocol.signs}
+        self._norm_cache: dict[str, tuple[str, str]] = {}
+        self._reading_lists: dict[str, dict[str, tuple[str, ...]]] = {}
 
-    @property
-    def protocol(self) -> Protocol:
-        return self._protocol
+    @classmethod
+    def from_path(cls, path: Path | None) -> RuleLayer:
+        return cls(load_protocol(path))
 
-    def assess(self, text: str, day: int | None = None) -> TriageResult:
-        """Triage one patient message; `day` is the treatment day when the conversation knows it."""
+    def assess(self, text: str, day: int | None = None) -> RuleFinding:
+        """The signs of the protocol that `text` reports; `day` is the treatment day, when known."""
         clean = normalise_text(text or "")
         if not any(ch.isalpha() for ch in clean):
-            return NO_RED_FLAG
+            return NOTHING
         doc = self._nlp(clean)
         lowers = [t.lower_ for t in doc]
-        norms = self._norms(doc, lowers)
+        norms, corrected = self._norms(doc, lowers)
         sentence = [0] * len(doc)
         for number, sent in enumerate(doc.sents):
             sentence[sent.start : sent.end] = [number] * (sent.end - sent.start)
-        found = self._patterns.find(norms, lowers, sentence)
-        reading = MessageReading(doc, lowers, sentence, found, self._protocol.reading)
-        if day is None:
-            day = mentioned_treatment_day(clean)
-        fired = [c for c in self._protocol.concepts if self._concept_found(c, found, reading, day)]
-        if not fired:
-            return NO_RED_FLAG
-        fired.sort(key=lambda c: -_RANK[c.severity])  # stable: protocol order within a severity
-        return TriageResult(
-            level=fired[0].severity,
-            concepts=[c.id for c in fired],
-            reply=self._replies[fired[0].id],
-        )
+        found = self._patterns.find(norms, corrected, sentence)
+        reading_lists = self._reading_for(detect_language(text))
+        reading = MessageReading(doc, lowers, sentence, found, reading_lists)
+        symptom_matches = [m for p in self._patterns.symptom_patterns for m in found.get(p, [])]
+        kept = reading.reported_tokens(symptom_matches)
+        reported_text = " ".join(t.text for t, keep in zip(doc, kept, strict=True) if keep)
+        # Numbers count only where the patient reports ("if I get a fever of 38" is no fever).
+        facts = self._facts(reported_text)
+        fired = [s for s in self.protocol.signs if self._sign_found(s, found, reading, day, facts)]
+        about_health = self._about_health(found, reading_lists)
+        reported = True if fired else self._reported(found, reading)
+        signs = self._apply_day_windows(fired, day)
+        if not signs:
+            return RuleFinding("none", (), reported, about_health, reported_text)
+        signs.sort(key=lambda s: -RANK[s.severity])  # stable: protocol order within a severity
+        ids = tuple(dict.fromkeys(s.id for s in signs))
+        return RuleFinding(signs[0].severity, ids, reported, about_health, reported_text)
+
+    def reported_text(self, text: str) -> str:
+        """The words of `text` that report something current (what the learned layer reads)."""
+        return self.assess(text).reported_text
 
     # --- internals ----------------------------------------------------------------------------------
-    def _norms(self, doc: Doc, lowers: list[str]) -> list[str]:
-        """Each token's NORM becomes its stem, or the stem of the protocol word it misspells."""
-        norms = []
-        for token, lower in zip(doc, lowers, strict=True):
-            norm = self._norm_cache.get(lower)
-            if norm is None:
-                corrected = self._typos.correct(lower) if lower.isalpha() else None
-                norm = stem(corrected or lower)
-                if len(self._norm_cache) < 50_000:
-                    self._norm_cache[lower] = norm
-            token.norm_ = norm
-            norms.append(norm)
-        return norms
+    def _reading_for(self, language: str) -> dict[str, tuple[str, ...]]:
+        if language not in self._reading_lists:
+            self._reading_lists[language] = self.protocol.reading_for(language)
+        return self._reading_lists[language]
 
-    def _concept_found(
-        self, concept: Concept, found: dict[str, list[Match]], reading: MessageReading, day: int | None
+    def _facts(self, clean: str) -> set[str]:
+        """The `$facts` of the message: its vital signs at or above each threshold of the protocol."""
+        stated = measures(clean)
+        facts = set()
+        for name, (measure, threshold) in self.protocol.facts.items():
+            if measure not in stated:
+                continue
+            below = measure.endswith("_below")
+            if (stated[measure] < threshold) if below else (stated[measure] >= threshold):
+                facts.add(FACT_PREFIX + name)
+        return facts
+
+    def _apply_day_windows(self, fired: list[Sign], day: int | None) -> list[Sign]:
+        """An expected effect reported after its usual days is read as its `beyond` sign."""
+        signs = []
+        for sign in fired:
+            if sign.usual_days is not None and day is not None and day > sign.usual_days[1]:
+                signs.append(self._by_id[sign.beyond])  # type: ignore[index]
+            else:
+                signs.append(sign)
+        return signs
+
+    @staticmethod
+    def _about_health(found: dict[str, list[Match]], reading_lists: dict[str, tuple[str, ...]]) -> bool:
+        """Whether the message mentions a body, a treatment or a health word (the `health_context` list)."""
+        return any(found.get(pattern) for pattern in reading_lists["health_context"])
+
+    def _reported(self, found: dict[str, list[Match]], reading: MessageReading) -> bool | None:
+        """Whether any protocol symptom word is a current report (see `RuleFinding.reported`)."""
+        seen = False
+        for sign in self.protocol.signs:
+            for rule in sign.rules:
+                # A rule's symptom words: its `any` patterns and the first item of an `all` rule (the
+                # other items say where, when or how: "treatment", "for 20 minutes").
+                for element in rule.any + rule.all[:1]:
+                    for match in (m for p in element for m in found.get(p, [])):
+                        if reading.counts(match):
+                            return True
+                        seen = True
+        return False if seen else None
+
+    def _norms(self, doc: Doc, lowers: list[str]) -> tuple[list[str], list[str]]:
+        """Each token's stem and its spelling, both of the protocol word it misspells when it is one
+        ("colapsed" is read as "collapsed", for exact-form patterns too)."""
+        norms, spelled = [], []
+        for token, lower in zip(doc, lowers, strict=True):
+            cached = self._norm_cache.get(lower)
+            if cached is None:
+                corrected = (self._typos.correct(lower) if lower.isalpha() else None) or lower
+                cached = (stem(corrected), corrected)
+                if len(self._norm_cache) < 50_000:
+                    self._norm_cache[lower] = cached
+            token.norm_ = cached[0]
+            norms.append(cached[0])
+            spelled.append(cached[1])
+        return norms, spelled
+
+    def _sign_found(
+        self,
+        sign: Sign,
+        found: dict[str, list[Match]],
+        reading: MessageReading,
+        day: int | None,
+        facts: set[str],
     ) -> bool:
-        return any(self._rule_met(rule, found, reading, day) for rule in concept.rules)
+        return any(self._rule_met(rule, found, reading, day, facts) for rule in sign.rules)
 
     @staticmethod
     def _valid(
@@ -109,27 +187,57 @@ class RedFlagDetector:
         return [m for pattern in element for m in found.get(pattern, []) if reading.counts(m)]
 
     @staticmethod
-    def _unless_sentences(rule: Rule, found: dict[str, list[Match]], reading: MessageReading) -> set[int]:
-        return {reading.sentence_of[m.start] for pattern in rule.unless for m in found.get(pattern, [])}
+    def _unless_sentences(
+        rule: Rule, found: dict[str, list[Match]], reading: MessageReading, facts: set[str]
+    ) -> set[int]:
+        """Sentences an `unless` pattern rules out (a fact rules out the whole message); a negated one
+        rules nothing out ("not in a group")."""
+        if facts.intersection(rule.unless):
+            return set(reading.sentence_of)
+        return {
+            reading.sentence_of[m.start]
+            for pattern in rule.unless
+            for m in found.get(pattern, [])
+            if not reading.negated_right_before(m)
+        }
 
     def _rule_met(
-        self, rule: Rule, found: dict[str, list[Match]], reading: MessageReading, day: int | None
+        self,
+        rule: Rule,
+        found: dict[str, list[Match]],
+        reading: MessageReading,
+        day: int | None,
+        facts: set[str],
     ) -> bool:
         if not rule.applies_on(day):
             return False
-        blocked = self._unless_sentences(rule, found, reading)
+        blocked = self._unless_sentences(rule, found, reading, facts)
+        everything_blocked = bool(blocked) and blocked >= set(reading.sentence_of)
         for element in rule.any:
+            if facts.intersection(element) and not everything_blocked:
+                return True
             if any(
                 reading.sentence_of[m.content[0]] not in blocked for m in self._valid(element, found, reading)
             ):
                 return True
         if not rule.all:
             return False
-        per_item = [self._valid(element, found, reading) for element in rule.all]
-        if not all(per_item):
-            return False
+        # A fact belongs to the whole message: it satisfies its item in any sentence.
+        per_item: list[list[Match] | None] = []
+        for element in rule.all:
+            if facts.intersection(element):
+                per_item.append(None)
+                continue
+            matches = self._valid(element, found, reading)
+            if not matches:
+                return False
+            per_item.append(matches)
         if rule.within == "message":
             return not blocked
-        sentence_sets = [{reading.sentence_of[m.content[0]] for m in matches} for matches in per_item]
+        sentence_sets = [
+            {reading.sentence_of[m.content[0]] for m in matches} for matches in per_item if matches
+        ]
+        if not sentence_sets:
+            return not blocked
         shared = set.intersection(*sentence_sets) - blocked
         return bool(shared)

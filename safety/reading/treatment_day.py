@@ -71,12 +71,26 @@ MINUTES_PER_UNIT = {
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours", "hora", "horas"), 60),
     **dict.fromkeys(("d", "day", "days", "dys", "dia", "dias", "día", "días"), MINUTES_PER_DAY),
     **dict.fromkeys(("w", "wk", "wks", "week", "weeks", "semana", "semanas"), 7 * MINUTES_PER_DAY),
+    **dict.fromkeys(("fortnight", "fortnights"), 14 * MINUTES_PER_DAY),
     **dict.fromkeys(("mo", "mos", "mth", "mths", "month", "months", "mes", "meses"), 30 * MINUTES_PER_DAY),
 }
 
 AFTER_WORDS = ["after", "afterwards", "post", "out", "later", "since", "después", "despues"]
 ONGOING_PREFIXES = ["been", "since", "pasaron", "llevo", "desde"]
-HEDGES = ["about", "around", "like", "almost", "nearly", "over", "roughly", "just", "exactly", "como", "ya"]
+HEDGES = [
+    "about",
+    "around",
+    "like",
+    "almost",
+    "nearly",
+    "over",
+    "roughly",
+    "just",
+    "exactly",
+    "como",
+    "ya",
+    "hace",
+]
 
 YESTERDAY_WORDS = [
     "yesterday", "yday", "yest", "yesterdy", "yesteday", "yesturday", "yestarday", "ayer", "anoche",
@@ -131,6 +145,9 @@ PRESENT_WORDS = {"now", "today", "its", "'s", "is", "currently", "m", "im"}
 CLAUSE_BREAKS = {",", ".", ";", ":", "!", "?", "(", ")", "—", "–", "…", "but", "and", "pero"}
 
 AMBIGUOUS_DATE_WINDOW = timedelta(days=60)
+# Treatments further back than this are not believed ("day 999999"): no date arithmetic can overflow, and
+# an absurd amount never drives a day rule.
+MAX_DAYS_BACK = 3650
 NUMERIC_DATE = re.compile(
     r"(?<![\d/])(?:(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?)(?![\d/])"
 )
@@ -155,11 +172,15 @@ class _Mention:
 # --- public API ----------------------------------------------------------------------------------------
 
 
-def extract_treatment_date(text: str, today: date, *, explicit_only: bool = False) -> date | None:
+def extract_treatment_date(
+    text: str, today: date, *, explicit_only: bool = False, with_durations: bool = False
+) -> date | None:
     """The treatment date a patient's message states or implies, or None.
 
     `explicit_only` keeps only mentions that name the treatment ("day 3", "had it done on Monday"): use it
     when the conversation already knows the date, so "can I wear makeup tonight?" does not move it to today.
+    `with_durations` also keeps how long things have gone on ("it's been 8 days", "5 days now"): the
+    treatment was at least that long ago.
     """
     doc = blank_english()(_normalise(text))
     clauses = _clauses(doc)
@@ -169,7 +190,11 @@ def extract_treatment_date(text: str, today: date, *, explicit_only: bool = Fals
         if weight is not None:
             scored.append((weight, mention))
     if explicit_only or _states_future_treatment(clauses):
-        scored = [(weight, mention) for weight, mention in scored if weight >= TIED]
+        scored = [
+            (weight, mention)
+            for weight, mention in scored
+            if weight >= TIED or (with_durations and mention.kind == "ONGOING")
+        ]
     if not scored:
         return None if explicit_only else _duration_only(doc, today)
     _, best = max(scored, key=lambda pair: (pair[0], _says_present(pair[1]), -pair[1].when.toordinal()))
@@ -303,11 +328,18 @@ def _calendar_patterns() -> list[list[dict]]:
 def _matcher() -> Matcher:
     patterns = {
         "DAY_NUMBER": [[{"LOWER": {"IN": ["day", "dia", "día"]}}, number] for number in NUMBER_TOKENS],
+        # "week 2" is the second week after the treatment: day 7 or later.
+        "WEEK_NUMBER": [[{"LOWER": {"IN": ["week", "semana"]}}, number] for number in NUMBER_TOKENS],
         "AFTER": _amount_patterns([], [{"LOWER": {"IN": AFTER_WORDS}}]),
         "DAYS_IN": _amount_patterns([], [{"LOWER": "in"}]),
         "AGO": _amount_patterns([], [{"LOWER": "ago"}]) + _amount_patterns([{"LOWER": "hace"}, HEDGE], []),
         "ONGOING": _amount_patterns([{"LOWER": {"IN": ONGOING_PREFIXES}}, HEDGE], [])
-        + _amount_patterns([], [{"LOWER": "now"}]),
+        + _amount_patterns([], [{"LOWER": "now"}])
+        # "nearly 2 weeks and my face is still red", "10 days and still puffy": how long it has gone on
+        + _amount_patterns([{"LOWER": {"IN": ["nearly", "almost", "over", "about", "around"]}}], [])
+        + _amount_patterns(
+            [], [{"LOWER": "and", "OP": "?"}, {"LOWER": {"IN": ["still", "sigue", "sigo", "toujours"]}}]
+        ),
         "YESTERDAY": [
             [{"LOWER": {"IN": YESTERDAY_WORDS}}],
             [{"LOWER": "last"}, {"LOWER": {"IN": ["night", "nite"]}}],
@@ -359,7 +391,7 @@ def _mentions(doc: Doc, spans: list[Span], today: date) -> Iterator[_Mention]:
             yield _Mention(when, span.label_, span)
     for match in NUMERIC_DATE.finditer(doc.text):
         span = doc.char_span(match.start(), match.end(), label="CALENDAR", alignment_mode="expand")
-        when = _numeric_date(match, today)
+        when = _believable(_numeric_date(match, today), today)
         if span is not None and when is not None and when <= today:
             yield _Mention(when, "CALENDAR", span)
 
@@ -371,13 +403,27 @@ def _date_of(span: Span, today: date) -> date | None:
         return today - timedelta(days=FIXED_DAYS_BACK[label])
     if label == "DAY_NUMBER":
         days = _number(span[-1].lower_)
-        return None if days is None else today - timedelta(days=int(days))
+        return None if days is None else days_before(today, days)
+    if label == "WEEK_NUMBER":
+        weeks = _number(span[-1].lower_)
+        return None if weeks is None or weeks < 1 else days_before(today, 7 * (weeks - 1))
     if label in {"AFTER", "DAYS_IN", "AGO", "ONGOING"}:
         days = _elapsed_days(span)
-        return None if days is None else today - timedelta(days=days)
+        return None if days is None else days_before(today, days)
     if label == "WEEKDAY":
         return _weekday_date(span, today)
-    return _calendar_date(span, today)
+    return _believable(_calendar_date(span, today), today)
+
+
+def days_before(today: date, days: float) -> date | None:
+    """`today` minus a number of days, or None when the amount is negative, absurd or not a number."""
+    if not 0 <= days <= MAX_DAYS_BACK:  # also False for NaN
+        return None
+    return today - timedelta(days=int(days))
+
+
+def _believable(when: date | None, today: date) -> date | None:
+    return when if when is not None and (today - when).days <= MAX_DAYS_BACK else None
 
 
 def _number(word: str) -> float | None:
@@ -396,7 +442,9 @@ def _elapsed_days(span: Span) -> int | None:
     unit = next(i for i, token in enumerate(span) if i > 0 and token.lower_ in MINUTES_PER_UNIT)
     amount_at = unit - 2 if span[unit - 1].lower_ in {"of", "de"} else unit - 1
     amount = _number(span[amount_at].lower_)
-    return None if amount is None else int(amount * MINUTES_PER_UNIT[span[unit].lower_] // MINUTES_PER_DAY)
+    if amount is None or not 0 <= amount <= MAX_DAYS_BACK * MINUTES_PER_DAY:
+        return None
+    return int(amount * MINUTES_PER_UNIT[span[unit].lower_] // MINUTES_PER_DAY)
 
 
 def _weekday_date(span: Span, today: date) -> date:
@@ -475,7 +523,7 @@ def _duration_only(doc: Doc, today: date) -> date | None:
     for span in _matched_spans(doc, _duration_matcher()):
         days = _elapsed_days(span)
         if words and (span.start, span.end) == (words[0].i, words[-1].i + 1) and days is not None:
-            return today - timedelta(days=days)
+            return days_before(today, days)
     return None
 
 
@@ -487,7 +535,7 @@ def _weight(mention: _Mention, clause: Span) -> int | None:
     kind = mention.kind
     before = [token.lower_ for token in clause if token.i < mention.span.start]
     tied = _mentions_treatment(clause)
-    if kind == "DAY_NUMBER":
+    if kind in {"DAY_NUMBER", "WEEK_NUMBER"}:
         return None if DAY_NUMBER_BLOCKERS.intersection(before[-2:]) else COUNT
     if _has_future_word(clause, BOOKING_WORDS):
         return None

@@ -1,79 +1,91 @@
-"""Safety triage: the red-flag protocol and its detector.
-
-Every message here is written for these tests (not taken from any evaluation set). Each case names the level
-the detector must give and, where it matters, the concept that must lead the result.
-"""
+"""The rule layer: the red-flag protocol applied to single messages, sign by sign, and how it reads them
+(negation, questions, other people's stories, typos, languages, treatment days)."""
 
 from __future__ import annotations
 
-import re
-import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
 
-from knowledge.clinic import load_clinic_profile
 from safety.protocol import DEFAULT_PROTOCOL, ProtocolError, load_protocol
-from safety.reading.normalise import TypoCorrector, mentioned_treatment_day, normalise_text, stem
-from safety.rules import LEVELS, RedFlagDetector, TriageResult
-
-CLINIC = load_clinic_profile()
+from safety.reading import stated_day
+from safety.reading.normalise import TypoCorrector, english_words, normalise_text, stem
+from safety.rules import RuleFinding, RuleLayer
 
 
 @pytest.fixture(scope="module")
-def detector() -> RedFlagDetector:
-    return RedFlagDetector()
+def rules() -> RuleLayer:
+    return RuleLayer(known_words=english_words())
 
 
 def check(
-    detector: RedFlagDetector, text: str, level: str, concept: str | None = None, day: int | None = None
-) -> TriageResult:
-    result = detector.assess(text, day=day)
-    assert result.level == level, f"{text!r}: expected {level}, got {result.level} {result.concepts}"
-    if concept is not None:
-        assert result.concepts and result.concepts[0] == concept, (
-            f"{text!r}: leading concept {result.concepts}"
-        )
-    return result
+    rules: RuleLayer, text: str, level: str, sign: str | None = None, day: int | None = None
+) -> RuleFinding:
+    # As the pipeline does: the day the conversation knows, else the one the message states.
+    finding = rules.assess(text, day=day if day is not None else stated_day(text, date.today()))
+    assert finding.level == level, f"{text!r}: expected {level}, got {finding.level} {finding.signs}"
+    if sign is not None:
+        assert finding.signs and finding.signs[0] == sign, f"{text!r}: leading sign {finding.signs}"
+    return finding
 
 
-# --- every concept --------------------------------------------------------------------------------------
+# --- every sign -----------------------------------------------------------------------------------------
 
 EMERGENCIES = [
-    ("my throat feels like it's closing up", "allergy_airway"),
-    ("it's getting really hard to breathe since the session", "allergy_airway"),
-    ("short of breath and my face is swelling up", "allergy_airway"),
-    ("my tongue feels huge and swollen", "allergy_airway"),
-    ("lips swelled up and I can barely talk", "allergy_airway"),
-    ("can't catch my breath", "allergy_airway"),
-    ("having trouble swallowing and my throat is tight", "allergy_airway"),
-    ("my voice is hoarse and my throat feels swollen", "allergy_airway"),
-    ("gasping for air", "allergy_airway"),
-    ("breathing is really labored", "allergy_airway"),
-    ("i think im having anaphylaxis", "allergy_airway"),
-    ("feels like something is squeezing my throat", "allergy_airway"),
-    ("breathing is getting difficult and my neck is covered in hives", "allergy_airway"),
-    ("wheezy and chesty since my facial", "allergy_airway"),
-    ("sharp pain in my chest since I got home", "chest_pain"),
-    ("my chest feels heavy and tight", "chest_pain"),
-    ("I fainted in the car park after the appointment", "collapse_confusion"),
-    ("she passed out in the bathroom", "collapse_confusion"),
-    ("my mom is confused and not making sense after her treatment", "collapse_confusion"),
-    ("my face is drooping on one side", "collapse_confusion"),
-    ("temperature of 39.5 and shivering uncontrollably, cheek is red and swollen", "sepsis_signs"),
-    ("high fever and chills and the redness is spreading fast", "sepsis_signs"),
-    ("fever of 103 and the redness keeps spreading across my face", "sepsis_signs"),
+    ("my throat feels like it's closing up", "airway_breathing"),
+    ("it's getting really hard to breathe since the session", "airway_breathing"),
+    ("short of breath and my face is swelling up", "airway_breathing"),
+    ("my tongue feels huge and swollen", "airway_breathing"),
+    ("lips swelled up and I can barely talk", "airway_breathing"),
+    ("can't catch my breath", "airway_breathing"),
+    ("having trouble swallowing and my throat is tight", "airway_breathing"),
+    ("my voice is hoarse and my throat feels swollen", "airway_breathing"),
+    ("gasping for air", "airway_breathing"),
+    ("breathing is really labored", "airway_breathing"),
+    ("i think im having anaphylaxis", "airway_breathing"),
+    ("feels like something is squeezing my throat", "airway_breathing"),
+    ("breathing is getting difficult and my neck is covered in hives", "airway_breathing"),
+    ("wheezy and chesty since my facial", "airway_breathing"),
+    ("sharp pain in my chest since I got home", "chest_heart"),
+    ("my chest feels heavy and tight", "chest_heart"),
+    ("I fainted in the car park after the appointment", "seizure_collapse"),
+    ("she passed out in the bathroom", "seizure_collapse"),
+    ("my mom is confused and not making sense after her treatment", "stroke_signs"),
+    ("my face is drooping on one side", "stroke_signs"),
+    ("temperature of 39.5 and shivering uncontrollably, cheek is red and swollen", "sepsis"),
+    ("high fever and chills and the redness is spreading fast", "sepsis"),
+    ("fever of 103 and the redness keeps spreading across my face", "sepsis"),
     ("the bleeding won't stop even though I've been pressing for 20 minutes", "heavy_bleeding"),
     ("blood keeps pouring from one spot on my cheek", "heavy_bleeding"),
     ("I'm bleeding and feel lightheaded and clammy", "heavy_bleeding"),
     ("bleeding really heavily from my forehead, soaked through a towel", "heavy_bleeding"),
-    ("my vision went blurry right after the eye area was done", "vision_change"),
-    ("I can't see out of my left eye", "vision_change"),
-    ("everything looks double", "vision_change"),
-    ("sudden dark spot in my vision", "vision_change"),
-    ("my eye hurts and things look blurry", "vision_change"),
-    ("my vision is going dark", "vision_change"),
+    ("my vision went blurry right after the eye area was done", "vision_loss"),
+    ("I can't see out of my left eye", "vision_loss"),
+    ("everything looks double", "vision_loss"),
+    ("sudden dark spot in my vision", "vision_loss"),
+    ("my eye hurts and things look blurry", "vision_loss"),
+    ("my vision is going dark", "vision_loss"),
+    ("the left side of my face has gone slack and my words come out slurred", "stroke_signs"),
+    ("I can't find my words and my right hand is weak", "stroke_signs"),
+    ("worst headache of my life, it came on like a thunderclap", "severe_headache"),
+    ("pounding headache and my neck is so stiff I can't bend it", "severe_headache"),
+    ("she had a seizure on the sofa and now she is hard to wake", "seizure_collapse"),
+    ("my mouth tastes of metal and my ears are ringing since the numbing cream", "anaesthetic_toxicity"),
+    ("tongue has gone numb and my face muscles keep twitching after the numbing", "anaesthetic_toxicity"),
+    ("hives all over my body and I feel like I'm going to pass out", "anaphylaxis_systemic"),
+    ("blood is spurting from a spot on my temple", "heavy_bleeding"),
+    ("I'm on warfarin and the bleeding has gone on for an hour, it won't stop", "heavy_bleeding"),
+    ("temp 39.8 and the red is spreading down my neck", "sepsis"),
+    ("my heart is racing and skipping and I nearly fainted", "chest_heart"),
+    ("pulse 140, hives everywhere, I feel sick", "anaphylaxis_systemic"),
+    ("breathing 30 times a minute and I can't finish a sentence", "airway_breathing"),
+    ("my breathing sounds whistly", "airway_breathing"),
+    ("J'ai du mal à respirer et ma gorge se serre", "airway_breathing"),
+    ("Estou com uma dor forte no peito e suando frio", "chest_heart"),
+    ("Je vois double depuis ce matin", "vision_loss"),
+    ("mi madre habla arrastrando las palabras", "stroke_signs"),
 ]
 
 URGENT = [
@@ -84,28 +96,28 @@ URGENT = [
     ("eyelids are puffy and itchy", "allergy_skin"),
     ("I think I'm reacting to the serum you used, my skin is blotchy and itches like crazy", "allergy_skin"),
     ("hives but no trouble breathing", "allergy_skin"),
-    ("there's yellow pus coming out of a few spots", "infection"),
-    ("golden crusty patches on my chin", "infection"),
-    ("glands in my neck are swollen and sore", "infection"),
-    ("the red area is getting bigger and feels hot", "infection"),
-    ("red streaks going down my neck", "infection"),
-    ("I have a fever of 38 and my cheek is hot", "infection"),
-    ("my cheek smells bad and is weeping", "infection"),
-    ("there's a weird smell from my cheek and yellow goo", "infection"),
-    ("I think I'm getting a cold sore on my lip", "cold_sore"),
-    ("tiny blisters in a cluster on my upper lip", "cold_sore"),
-    ("my lip is tingling and there's a small blister forming", "cold_sore"),
-    ("sores around my nose and mouth that sting", "cold_sore"),
-    ("fever blisters on my lips", "cold_sore"),
-    ("my skin has blistered on my forehead", "burn_blistering"),
-    ("the skin is peeling off in big sheets, day 4", "burn_blistering"),
-    ("skin is raw and weeping on my cheek", "burn_blistering"),
-    ("white patches that feel numb", "burn_blistering"),
-    ("forehead looks burned and has blisters", "burn_blistering"),
-    ("one spot keeps bleeding on and off, day 2", "bleeding_recurrent"),
-    ("it stops but then starts bleeding again whenever I touch it", "bleeding_recurrent"),
-    ("I'm on blood thinners and it's still oozing", "bleeding_recurrent"),
-    ("a few of the dots on my neck are leaking clear fluid", "weeping_skin"),
+    ("there's yellow pus coming out of a few spots", "local_infection"),
+    ("golden crusty patches on my chin", "local_infection"),
+    ("glands in my neck are swollen and sore", "local_infection"),
+    ("the red area is getting bigger and feels hot", "local_infection"),
+    ("red streaks going down my neck", "local_infection"),
+    ("I have a fever of 38 and my cheek is hot", "fever_systemic"),
+    ("my cheek smells bad and is weeping", "local_infection"),
+    ("there's a weird smell from my cheek and yellow goo", "local_infection"),
+    ("I think I'm getting a cold sore on my lip", "viral_flare"),
+    ("tiny blisters in a cluster on my upper lip", "viral_flare"),
+    ("my lip is tingling and there's a small blister forming", "viral_flare"),
+    ("sores around my nose and mouth that sting", "viral_flare"),
+    ("fever blisters on my lips", "viral_flare"),
+    ("my skin has blistered on my forehead", "skin_damage"),
+    ("the skin is peeling off in big sheets, day 4", "skin_damage"),
+    ("skin is raw and weeping on my cheek", "skin_damage"),
+    ("white patches that feel numb", "pigment_change"),
+    ("forehead looks burned and has blisters", "skin_damage"),
+    ("one spot keeps bleeding on and off, day 2", "bleeding_bruising"),
+    ("it stops but then starts bleeding again whenever I touch it", "bleeding_bruising"),
+    ("I'm on blood thinners and it's still oozing", "bleeding_bruising"),
+    ("a few of the dots on my neck are leaking clear fluid", "skin_damage"),
     ("the pain is unbearable", "severe_pain"),
     ("my cheek hurts more every day, it's day 5", "severe_pain"),
     ("took ibuprofen and it's not helping at all with the pain", "severe_pain"),
@@ -113,115 +125,85 @@ URGENT = [
     ("my eye feels scratchy and won't stop watering", "eye_irritation"),
     ("feels like grit in my left eye", "eye_irritation"),
     ("my eye is red and sore but vision is fine", "eye_irritation"),
-    ("the swelling is getting worse, day 4", "redness_swelling_worsening"),
-    ("redness came back on day 5 after it had faded", "redness_swelling_worsening"),
-    ("it was fine but now my face is swelling up again on day 5", "redness_swelling_worsening"),
-    ("day 8 and still red", "redness_swelling_lasting"),
-    ("two weeks out and still pink", "redness_swelling_lasting"),
-    ("still swollen a week later", "redness_swelling_lasting"),
+    ("the swelling is getting worse, day 4", "prolonged_effects"),
+    ("redness came back on day 5 after it had faded", "prolonged_effects"),
+    ("it was fine but now my face is swelling up again on day 5", "prolonged_effects"),
+    ("day 8 and still red", "prolonged_effects"),
+    ("two weeks out and still pink", "prolonged_effects"),
+    ("still swollen a week later", "prolonged_effects"),
     ("new brown patches on my cheeks a month after", "pigment_change"),
     ("my skin is getting darker where you treated", "pigment_change"),
     ("lighter spots appeared on my chin", "pigment_change"),
     ("I see dark lines in a grid on my forehead", "pigment_change"),
     ("looks like melasma is coming up on my upper lip", "pigment_change"),
-    ("I can feel small hard lumps under the skin 5 weeks later", "lumps_nodules"),
-    ("firm bumps on my jaw that won't go away", "lumps_nodules"),
-    ("bumps under the skin that feel hard, 6 weeks later", "lumps_nodules"),
-    ("I feel really dizzy and lightheaded", "feeling_faint"),
+    ("I can feel small hard lumps under the skin 5 weeks later", "lumps_bumps"),
+    ("firm bumps on my jaw that won't go away", "lumps_bumps"),
+    ("bumps under the skin that feel hard, 6 weeks later", "lumps_bumps"),
+    ("I feel really dizzy and lightheaded", "faint_dizzy"),
+    ("38.6 tonight and my face is sore", "fever_systemic"),
+    ("took my temp, 101.2, and my cheeks feel hot", "fever_systemic"),
+    ("J'ai 38,8 de fièvre et le visage rouge", "fever_systemic"),
+    ("bruise under my eye is getting bigger and darker", "bleeding_bruising"),
+    ("I take apixaban and I have bruises on my cheeks", "bleeding_bruising"),
+    ("the red bit has crept down onto my neck, well past where they needled", "local_infection"),
+    ("my cheek is rock hard and burning hot", "local_infection"),
+    ("some serum got in my eye and it stings", "eye_irritation"),
+    ("I can barely open my mouth to eat, it hurts so much", "severe_pain"),
+    ("Meus lábios incharam e está coçando muito, mas respiro normal", "allergy_skin"),
+    ("the little bumps keep multiplying, now there are loads", "lumps_bumps"),
+    ("been sick twice since I got home", "faint_dizzy"),
 ]
 
 ROUTINE = [
-    ("my face is red like a sunburn tonight", "expected_redness_warmth"),
-    ("skin is warm to the touch, treatment this afternoon", "expected_redness_warmth"),
-    ("sooo red omg 🍅 day 0", "expected_redness_warmth"),
+    ("my face is red like a sunburn tonight", "expected_redness"),
+    ("skin is warm to the touch, treatment this afternoon", "expected_warmth"),
+    ("sooo red omg 🍅 day 0", "expected_redness"),
     ("skin is a bit swollen day 1", "expected_swelling"),
     ("Face is swollen and I look like a chipmunk lol, day 1", "expected_swelling"),
-    ("very dry and peeling on day 4", "expected_dryness_flaking"),
-    ("few tiny scabs on my forehead", "expected_dryness_flaking"),
-    ("my cheeks feel rough", "expected_dryness_flaking"),
-    ("feels tight and tender", "expected_discomfort"),
-    ("mild stinging when I apply moisturiser", "expected_discomfort"),
-    ("it hurts when I smile", "expected_discomfort"),
+    ("very dry and peeling on day 4", "expected_dryness"),
+    ("few tiny scabs on my forehead", "expected_dryness"),
+    ("my cheeks feel rough", "expected_dryness"),
+    ("feels tight and tender", "expected_tightness"),
+    ("mild stinging when I apply moisturiser", "expected_tightness"),
+    ("it hurts when I smile", "expected_tightness"),
     ("bled a little during the session but it stopped", "expected_pinpoint_bleeding"),
     ("a couple of drops of blood when I washed, stopped right away", "expected_pinpoint_bleeding"),
 ]
 
 
-@pytest.mark.parametrize(("text", "concept"), EMERGENCIES)
-def test_emergencies(detector, text, concept):
-    check(detector, text, "emergency", concept)
+@pytest.mark.parametrize(("text", "sign"), EMERGENCIES)
+def test_emergencies(rules, text, sign):
+    check(rules, text, "emergency", sign)
 
 
-@pytest.mark.parametrize(("text", "concept"), URGENT)
-def test_urgent_reports(detector, text, concept):
-    check(detector, text, "urgent", concept)
+@pytest.mark.parametrize(("text", "sign"), URGENT)
+def test_urgent_reports(rules, text, sign):
+    check(rules, text, "urgent", sign)
 
 
-@pytest.mark.parametrize(("text", "concept"), ROUTINE)
-def test_expected_healing_is_routine(detector, text, concept):
-    check(detector, text, "routine", concept)
+@pytest.mark.parametrize(("text", "sign"), ROUTINE)
+def test_expected_healing_is_routine(rules, text, sign):
+    check(rules, text, "routine", sign)
 
 
-def test_every_concept_is_exercised_by_a_case():
-    covered = {concept for _, concept in EMERGENCIES + URGENT + ROUTINE}
-    assert covered == {c.id for c in load_protocol().concepts}
+def test_every_sign_is_exercised_by_a_case():
+    covered = {sign for _, sign in EMERGENCIES + URGENT + ROUTINE}
+    missing = {s.id for s in load_protocol().signs} - covered
+    assert missing <= {"expected_mild_itch", "expected_mild_bruise"}, missing
 
 
-# --- the replies ----------------------------------------------------------------------------------------
+def test_signs_are_listed_most_severe_first(rules):
+    finding = rules.assess("my face is red and itchy with hives and now my throat feels tight")
+    assert finding.signs[0] == "airway_breathing"
+    severities = [load_protocol().sign(sign_id).severity for sign_id in finding.signs]
+    order = ["emergency", "urgent", "routine"]
+    assert severities == sorted(severities, key=order.index)
+    assert "allergy_skin" in finding.signs
 
 
-@pytest.mark.parametrize(("text", "concept"), EMERGENCIES[::3])
-def test_emergency_reply_sends_to_emergency_number_first(detector, text, concept):
-    reply = detector.assess(text).reply
-    assert reply is not None
-    assert reply.startswith(f"Call {CLINIC.emergency_number} now")
-    assert CLINIC.emergency_number in reply[:160]
-
-
-@pytest.mark.parametrize(("text", "concept"), URGENT[::3])
-def test_urgent_reply_gives_clinic_phone_and_says_team_alerted(detector, text, concept):
-    reply = detector.assess(text).reply
-    assert reply is not None
-    assert CLINIC.phone in reply
-    assert "clinic team has been alerted" in reply
-
-
-def test_every_reply_is_filled_short_and_fits_its_severity(detector):
-    for concept in detector.protocol.concepts:
-        reply = CLINIC.fill(concept.reply)
-        assert "{" not in reply and "}" not in reply, concept.id
-        assert len(reply) <= 400, (concept.id, len(reply))
-        assert CLINIC.phone in reply, concept.id
-        if concept.severity == "emergency":
-            assert reply.startswith(f"Call {CLINIC.emergency_number} now"), concept.id
-        if concept.severity == "urgent":
-            assert "alerted" in reply, concept.id
-        if concept.severity == "routine":
-            assert re.search(r"expected|normal|common", reply), concept.id
-
-
-def test_no_red_flag_means_no_reply(detector):
-    result = detector.assess("how many weeks go between my sessions?")
-    assert result == TriageResult(level="none", concepts=[], reply=None)
-    assert not result.escalates
-
-
-def test_replies_use_the_clinic_profile_given(tmp_path):
-    profile = CLINIC.__class__(**{**CLINIC.__dict__, "phone": "(555) 010-9999", "emergency_number": "112"})
-    local = RedFlagDetector(clinic=profile)
-    assert local.assess("my throat is closing").reply.startswith("Call 112 now")
-    assert "(555) 010-9999" in local.assess("there is pus in the spots").reply
-
-
-def test_concepts_are_listed_most_severe_first(detector):
-    result = detector.assess("my face is red and itchy with hives and now my throat feels tight")
-    assert result.concepts[0] == "allergy_airway"
-    ranks = [
-        LEVELS.index(next(c.severity for c in detector.protocol.concepts if c.id == cid))
-        for cid in result.concepts
-    ]
-    assert ranks == sorted(ranks, reverse=True)
-    assert "allergy_skin" in result.concepts
+def test_no_symptom_words_is_nothing(rules):
+    finding = rules.assess("how many weeks go between my sessions?")
+    assert (finding.level, finding.signs, finding.reported) == ("none", (), None)
 
 
 # --- negation -------------------------------------------------------------------------------------------
@@ -257,8 +239,8 @@ def test_concepts_are_listed_most_severe_first(detector):
         ("I can't breathe properly", "emergency"),
     ],
 )
-def test_negation(detector, text, level):
-    check(detector, text, level)
+def test_negation(rules, text, level):
+    check(rules, text, level)
 
 
 # --- questions, hypotheticals, other people, the past, figures of speech ---------------------------------
@@ -301,8 +283,8 @@ def test_negation(detector, text, level):
         "all healed, no scabs or redness left",
     ],
 )
-def test_questions_hypotheticals_and_figures_are_not_reports(detector, text):
-    check(detector, text, "none")
+def test_questions_hypotheticals_and_figures_are_not_reports(rules, text):
+    check(rules, text, "none")
 
 
 @pytest.mark.parametrize(
@@ -323,8 +305,8 @@ def test_questions_hypotheticals_and_figures_are_not_reports(detector, text):
         ("dry and peeling, can I use a scrub? day 4", "routine"),
     ],
 )
-def test_questions_that_carry_a_report(detector, text, level):
-    check(detector, text, level)
+def test_questions_that_carry_a_report(rules, text, level):
+    check(rules, text, level)
 
 
 @pytest.mark.parametrize(
@@ -338,8 +320,8 @@ def test_questions_that_carry_a_report(detector, text, level):
         ("last time I had a reaction but this time my face is covered in hives", "urgent"),
     ],
 )
-def test_reports_about_the_patient_by_someone_else_count(detector, text, level):
-    check(detector, text, level)
+def test_reports_about_the_patient_by_someone_else_count(rules, text, level):
+    check(rules, text, level)
 
 
 # --- typos, SMS style, Spanish ---------------------------------------------------------------------------
@@ -361,8 +343,8 @@ def test_reports_about_the_patient_by_someone_else_count(detector, text, level):
         ("face is sooooo red 😭😭", "routine"),
     ],
 )
-def test_typos_and_sms_spelling(detector, text, level):
-    check(detector, text, level)
+def test_typos_and_sms_spelling(rules, text, level):
+    check(rules, text, level)
 
 
 @pytest.mark.parametrize(
@@ -386,8 +368,8 @@ def test_typos_and_sms_spelling(detector, text, level):
         ("¿es normal tener la cara roja?", "none"),
     ],
 )
-def test_spanish(detector, text, level):
-    check(detector, text, level)
+def test_spanish(rules, text, level):
+    check(rules, text, level)
 
 
 # --- treatment-day rules ---------------------------------------------------------------------------------
@@ -409,11 +391,11 @@ def test_spanish(detector, text, level):
         ("the pain gets worse each day", 0, "routine"),
         ("the pain gets worse each day", 3, "urgent"),
         ("slightly puffy on day 3 but getting better", None, "routine"),
-        ("the swelling hasn't gone down at all", 5, "routine"),
+        ("the swelling hasn't gone down at all", 5, "urgent"),  # settled by day 4 in the guidance
     ],
 )
-def test_day_rules_with_known_treatment_day(detector, text, day, level):
-    check(detector, text, level, day=day)
+def test_day_rules_with_known_treatment_day(rules, text, day, level):
+    check(rules, text, level, day=day)
 
 
 @pytest.mark.parametrize(
@@ -429,40 +411,12 @@ def test_day_rules_with_known_treatment_day(detector, text, day, level):
         ("my face is swollen, treatment 5 hours ago", "routine"),
     ],
 )
-def test_day_rules_with_day_in_the_message(detector, text, level):
-    check(detector, text, level)
+def test_day_rules_with_day_in_the_message(rules, text, level):
+    check(rules, text, level, day=stated_day(text, date.today()))
 
 
-def test_day_from_the_conversation_wins_over_the_message(detector):
-    assert detector.assess("still red, day 2", day=12).level == "urgent"
-
-
-@pytest.mark.parametrize(
-    ("text", "day"),
-    [
-        ("day 6 and still pink", 6),
-        ("day-3 now", 3),
-        ("3 weeks later", 21),
-        ("a week out", 7),
-        ("1 week out", 7),
-        ("2 days ago", 2),
-        ("had it done yesterday", 1),
-        ("treatment this morning", 0),
-        ("my session was today", 0),
-        ("48 hrs later", 2),
-        ("it's been 4 days", 4),
-        ("since 10 days", 10),
-        ("a couple weeks after", 14),
-        ("hace 3 días me lo hice", 3),
-        ("me lo hice ayer", 1),
-        ("redness started 2 days ago, treatment was 2 weeks ago", 14),
-        ("fever since yesterday", None),
-        ("my appointment is next week", None),
-        ("how long should i wait", None),
-    ],
-)
-def test_day_mentioned_in_text(text, day):
-    assert mentioned_treatment_day(normalise_text(text)) == day
+def test_day_from_the_conversation_wins_over_the_message(rules):
+    assert rules.assess("still red, day 2", day=12).level == "urgent"
 
 
 # --- text clean-up and typo tolerance -------------------------------------------------------------------
@@ -476,7 +430,8 @@ def test_day_mentioned_in_text(text, day):
         ("throat itchy n tight", "throat itchy and tight"),
         ("face swolen w/ hives", "face swollen with hives"),
         ("doesn't hurt, won't stop", "does not hurt, will not stop"),
-        ("fever 40°C", "fever 40"),
+        ("fever 40°C", "fever 40 degrees c"),
+        ("j'ai du mal à respirer", "je ai du mal a respirer"),
         ("día 3, me duele muchísimo", "dia 3, me duele muchisimo"),
         ("fluid-filled bumps, pink/red", "fluid filled bumps, pink / red"),
     ],
@@ -522,43 +477,57 @@ def test_typo_corrector_only_fixes_near_misses_of_protocol_words():
     assert corrector.correct("xyzzyq") is None
 
 
+def test_english_words_are_never_read_as_symptoms():
+    corrector = TypoCorrector(surface_words={"leaking", "swelling"}, known_words=english_words())
+    assert corrector.correct("leaving") is None  # "leaving for a trip" is not "leaking"
+    assert corrector.correct("swellng") == "swelling"
+
+
 # --- the protocol file ----------------------------------------------------------------------------------
 
 
-def test_bundled_protocol_is_valid_and_ordered():
+def test_bundled_protocol_is_valid_and_organised_by_disposition():
     protocol = load_protocol()
-    ids = [c.id for c in protocol.concepts]
+    ids = [s.id for s in protocol.signs]
     assert len(ids) == len(set(ids))
-    assert {"allergy_airway", "infection", "cold_sore", "expected_redness_warmth"} <= set(ids)
-    severities = [c.severity for c in protocol.concepts]
+    severities = [s.severity for s in protocol.signs]
     assert severities == sorted(severities, key=["emergency", "urgent", "routine"].index)
+    assert {s.system for s in protocol.signs} >= {"airway and breathing", "nervous system", "skin infection"}
+    assert {q.id for q in protocol.questions} == {"breathing", "fever", "spreading", "worsening"}
     assert DEFAULT_PROTOCOL.read_text(encoding="utf-8").startswith("#")
 
 
 def _write_protocol(tmp_path: Path, mutate) -> Path:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    data = yaml.load(DEFAULT_PROTOCOL.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+    data = yaml.safe_load(DEFAULT_PROTOCOL.read_text(encoding="utf-8"))
     mutate(data)
-    path = tmp_path / "redflags.yml"
-    path.write_text(yaml.dump(data, Dumper=dumper, allow_unicode=True), encoding="utf-8")
+    path = tmp_path / "protocol.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d["concepts"][0].update(severity="critical"), "severity"),
-        (lambda d: d["concepts"][0].update(reply="Please rest. {clinic_phone}"), "emergency reply"),
-        (lambda d: d["concepts"][6].update(reply="This may be an allergy."), "clinic_phone"),
-        (lambda d: d["concepts"][0]["rules"][0]["any"].append("<no_such_group>"), "unknown word group"),
-        (lambda d: d["concepts"][0].update(reply="Call {emergency_number} now {doctor}"), "placeholders"),
-        (lambda d: d["concepts"][1].update(id=d["concepts"][0]["id"]), "duplicate"),
-        (lambda d: d["concepts"][0]["rules"].append({"any": ["rash"], "within": "paragraph"}), "within"),
+        (lambda d: d["emergency"][0].update(reply="Please rest. {clinic_phone}"), "emergency reply"),
+        (lambda d: d["urgent"][0].update(reply="This may be an infection."), "clinic_phone"),
+        (
+            lambda d: d["urgent"][0].update(reply="Call {clinic_phone}; the team has been alerted."),
+            "alerting",
+        ),
+        (lambda d: d["emergency"][0]["rules"][0]["any"].append("<no_such_group>"), "unknown word group"),
+        (lambda d: d["emergency"][0].update(reply="Call {emergency_number} now {doctor}"), "placeholders"),
+        (lambda d: d["urgent"][1].update(id=d["urgent"][0]["id"]), "duplicate"),
+        (lambda d: d["emergency"][0]["rules"].append({"any": ["rash"], "within": "paragraph"}), "within"),
         (lambda d: d["word_groups"]["lips"].append("<mouths>"), "unknown word group"),
         (lambda d: d["reading"].update(negations=["no"]), "unknown lists"),
-        (lambda d: d["concepts"][0]["rules"].append({"any": ["rash"], "from_day": -1}), "from_day"),
-        (lambda d: d["concepts"][0]["rules"].append({"every": ["rash"]}), "unknown keys"),
+        (lambda d: d["emergency"][0]["rules"].append({"any": ["rash"], "from_day": -1}), "from_day"),
+        (lambda d: d["emergency"][0]["rules"].append({"every": ["rash"]}), "unknown keys"),
+        (lambda d: d["emergency"][0]["rules"].append({"any": ["$no_such_fact"]}), "not defined"),
+        (lambda d: d["expected"][0].update(beyond="no_such_sign"), "unknown sign"),
+        (lambda d: d["expected"][0].pop("beyond"), "go together"),
+        (lambda d: d["wording"].pop("not_alerted"), "wording"),
+        (lambda d: d["clarifying_questions"][0].update(sign="nothing"), "unknown sign"),
+        (lambda d: d["translations"]["es"].update(emergency="Llame ahora."), "emergency_number"),
     ],
 )
 def test_invalid_protocol_is_refused_with_a_clear_message(tmp_path, mutate, message):
@@ -567,32 +536,29 @@ def test_invalid_protocol_is_refused_with_a_clear_message(tmp_path, mutate, mess
 
 
 def test_a_clinician_edit_takes_effect(tmp_path):
-    def add_concept(data):
-        data["concepts"].insert(
-            6,
+    def add_sign(data):
+        data["urgent"].insert(
+            0,
             {
                 "id": "nausea",
-                "label": "Nausea or vomiting",
-                "severity": "urgent",
-                "rules": [{"any": ["nausea|nauseous|vomiting|vomit"]}],
-                "reply": "Feeling sick after treatment should be checked. Call {clinic_phone}; "
-                "the clinic team has been alerted.",
+                "label": "Nausea",
+                "system": "digestion",
+                "rules": [{"any": ["nausea|nauseous|queasy"]}],
+                "reply": "Feeling sick after treatment should be checked. Call {clinic_phone}.",
             },
         )
 
-    edited = RedFlagDetector(protocol_path=_write_protocol(tmp_path, add_concept))
-    result = edited.assess("been vomiting since I got home")
-    assert (result.level, result.concepts) == ("urgent", ["nausea"])
+    edited = RuleLayer.from_path(_write_protocol(tmp_path, add_sign))
+    finding = edited.assess("been so queasy since I got home")
+    assert (finding.level, finding.signs[0]) == ("urgent", "nausea")
 
 
-# --- speed ----------------------------------------------------------------------------------------------
+def test_expected_effects_reported_after_their_usual_days_are_read_as_lasting(rules):
+    assert rules.assess("my face is still red", day=2).signs[0] == "expected_redness"
+    assert rules.assess("my face is still red", day=6).signs[0] == "prolonged_effects"
 
 
-def test_assessment_is_fast(detector):
-    messages = [text for text, _ in EMERGENCIES + URGENT + ROUTINE]
-    detector.assess(messages[0])
-    started = time.perf_counter()
-    for text in messages:
-        detector.assess(text)
-    per_message_ms = 1000 * (time.perf_counter() - started) / len(messages)
-    assert per_message_ms < 20, per_message_ms  # typically ~3 ms; generous for slow CI machines
+def test_temperatures_are_read_as_numbers_with_units(rules):
+    assert rules.assess("37.2 and my face is a bit warm").level == "routine"
+    assert rules.assess("38.2 and my face is a bit warm").level == "urgent"
+    assert rules.assess("104F and shaking uncontrollably").level == "emergency"
