@@ -1,8 +1,8 @@
 """Human handoff: staff take over a conversation, the assistant stops answering it until they hand it back.
 
-While a conversation is handed off, the patient's messages are kept here for staff (Rasa never sees them),
-and staff replies wait here until the patient's chat picks them up
-(`GET /api/conversations/{id}/messages?after=<last id seen>`).
+While a conversation is handed off, the patient's messages are kept for staff (Rasa never sees them) and
+staff replies reach the patient: in the web chat they appear on the next poll
+(`GET /api/conversations/{id}/messages`); on SMS and WhatsApp they are sent through the outbox.
 """
 
 from __future__ import annotations
@@ -10,25 +10,10 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from bot.conversation import store
 from bot.db import Database
-from bot.escalation.models import Handoff, HandoffMessage
-from bot.models import Conversation, utcnow
-from knowledge.clinic import ClinicProfile
-
-HANDOFF_BUTTON = {"title": "Talk to a person", "payload": "/request_human"}
-
-
-def handoff_text(clinic: ClinicProfile) -> str:
-    """What the patient is told when staff take over."""
-    return (
-        f"I've asked the team at {clinic.name} to take over. A member of staff will reply here "
-        f"({clinic.hours}), or you can call {clinic.phone}."
-    )
-
-
-def waiting_text(clinic: ClinicProfile) -> str:
-    """The reply to each message while staff have the conversation."""
-    return f"A member of staff at {clinic.name} will answer here. If it can't wait, call {clinic.phone}."
+from bot.escalation.models import Handoff
+from bot.models import Conversation, Message, utcnow
 
 
 def hand_off(db: Database, conversation_id: str, reason: str, channel: str = "rasa") -> bool:
@@ -37,7 +22,8 @@ def hand_off(db: Database, conversation_id: str, reason: str, channel: str = "ra
     with db.session() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
-            conversation = Conversation(id=conversation_id, channel=channel, handed_off=False)
+            conversation = store.new_conversation(channel)
+            conversation.id = conversation_id
             session.add(conversation)
             session.flush()  # before the handoff row that refers to it
         return _start(session, conversation, reason)
@@ -57,40 +43,25 @@ def hand_back(db: Database, conversation_id: str, staff_name: str | None) -> boo
         return True
 
 
-def record_patient_message(db: Database, conversation_id: str, text: str) -> None:
-    """Keep what the patient wrote while staff have the conversation, for staff to read."""
-    with db.session() as session:
-        session.add(HandoffMessage(conversation_id=conversation_id, sender="patient", text=text))
-
-
-def post_staff_reply(
-    db: Database, conversation_id: str, text: str, staff_name: str | None
-) -> HandoffMessage | None:
+def post_staff_reply(db: Database, conversation_id: str, text: str, staff_name: str | None) -> Message | None:
     """Store a staff reply for the patient (handing the conversation off if it was not); None if unknown."""
     with db.session() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             return None
         _start(session, conversation, "staff_reply")
-        reply = HandoffMessage(
-            conversation_id=conversation_id, sender="staff", staff_name=staff_name, text=text
+        reply = Message(
+            conversation_id=conversation_id,
+            sender="staff",
+            staff_name=staff_name,
+            text=text,
+            kind="handoff",
+            triage="none",
+            created_at=utcnow(),
         )
         session.add(reply)
         session.flush()
         return reply
-
-
-def messages(
-    db: Database, conversation_id: str, after_id: int = 0, sender: str | None = None
-) -> list[HandoffMessage]:
-    """The handoff messages of a conversation with an id above `after_id`, oldest first."""
-    query = select(HandoffMessage).where(
-        HandoffMessage.conversation_id == conversation_id, HandoffMessage.id > after_id
-    )
-    if sender is not None:
-        query = query.where(HandoffMessage.sender == sender)
-    with db.session() as session:
-        return list(session.scalars(query.order_by(HandoffMessage.id)))
 
 
 def handed_off(db: Database) -> list[tuple[Conversation, Handoff | None]]:

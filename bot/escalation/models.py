@@ -1,70 +1,43 @@
-"""Tables for escalations, their staff notifications (the outbox) and human handoff.
-
-Change them only together with a migration (bot/migrations/versions/0002_escalations.py).
-"""
+"""Tables for escalations and human handoff. Change them only together with a migration."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.models import Base, utcnow
+from bot.models import Base, as_utc, utcnow
 
 ESCALATING_LEVELS = ("urgent", "emergency")
 
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without a time zone; every time stored here is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+__all__ = ["ESCALATING_LEVELS", "Escalation", "Handoff", "as_utc"]
 
 
 class Escalation(Base):
-    """A worrying message that staff must see: the one place the patient's words are kept for them."""
+    """A worrying message that staff must see: the one place the patient's words are kept for them.
+
+    One per conversation and set of signs at a level: the same red flag said again in other words is not a
+    new escalation, a worse level is. `aggregated` counts escalations that a flood from one source folded
+    into this one instead of notifying staff again.
+    """
 
     __tablename__ = "escalations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     severity: Mapped[str] = mapped_column(String(16))  # urgent | emergency
-    concepts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    concepts: Mapped[list[str]] = mapped_column(JSON, default=list)  # the protocol's sign ids
     channel: Mapped[str] = mapped_column(String(16))
     patient_text: Mapped[str] = mapped_column(Text)  # never logged, never put in a notification
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     # Unique while the duplicate window lasts; afterwards it is retired by appending ":<id>" (see service).
     dedupe_key: Mapped[str] = mapped_column(String(96), unique=True, index=True)
+    source: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # hashed client key
+    aggregated: Mapped[int] = mapped_column(Integer, default=0)
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     backup_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class StaffNotification(Base):
-    """One message to one recipient over one channel, in the outbox until it is delivered."""
-
-    __tablename__ = "staff_notifications"
-    __table_args__ = (
-        # Enqueueing twice (duplicate message, two workers adding the reminder) cannot make a second row.
-        UniqueConstraint(
-            "escalation_id", "purpose", "channel", "recipient", name="uq_staff_notifications_once"
-        ),
-        Index("ix_staff_notifications_due", "status", "next_attempt_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # alert | reminder (to the backup contact)
-    channel: Mapped[str] = mapped_column(String(16))  # sms | email | webhook
-    recipient: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed|cancelled
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    provider_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)  # SMS sid, Message-ID
-    last_error: Mapped[str | None] = mapped_column(String(128), nullable=True)  # an error class, no content
 
 
 class Handoff(Base):
@@ -78,16 +51,3 @@ class Handoff(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-
-class HandoffMessage(Base):
-    """A message in a handed-off conversation: what the patient wrote to staff, or a staff reply."""
-
-    __tablename__ = "handoff_messages"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
-    sender: Mapped[str] = mapped_column(String(16))  # patient | staff
-    staff_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,81 +1,73 @@
 """What staff are told about an escalation, per channel. Never the patient's words: those stay in the
-database behind the staff API, because SMS, e-mail and webhooks pass through other companies' systems."""
+database behind the staff console, because SMS, e-mail and webhooks pass through other companies' systems.
+A conversation is named by its opaque reference, never by its id or session token."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from bot.escalation.models import Escalation, StaffNotification, as_utc
+from bot.escalation.models import Escalation
+from bot.models import as_utc
+from bot.outbox.models import OutboxMessage
+from bot.outbox.notice import Notice
 
 
-@dataclass(frozen=True)
-class Notice:
-    """One notification ready to send. `key` is stable across retries and restarts (the idempotency key)."""
-
-    key: str
-    channel: str
-    recipient: str
-    subject: str
-    text: str
-    created_at: datetime
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-def notification_key(notification: StaffNotification) -> str:
+def notification_key(row: OutboxMessage) -> str:
     # The creation time makes the key unique even if a database is reset and ids start again, so a mail
     # system that drops repeated Message-IDs never drops a new notification.
-    created_ms = int(as_utc(notification.created_at).timestamp() * 1000)
-    return f"esc{notification.escalation_id}-n{notification.id}-{created_ms}"
+    created_ms = int(as_utc(row.created_at).timestamp() * 1000)
+    return f"esc{row.escalation_id}-n{row.id}-{created_ms}"
 
 
-def compose(notification: StaffNotification, escalation: Escalation, clinic_name: str) -> Notice:
-    """The notice for one outbox row: a short SMS, a fuller e-mail, or the webhook's JSON."""
-    key = notification_key(notification)
+def compose(row: OutboxMessage, escalation: Escalation, reference: str, clinic_name: str) -> Notice:
+    """The notice for one outbox row about an escalation: a short SMS, a fuller e-mail, the webhook's JSON."""
+    key = notification_key(row)
     when = as_utc(escalation.created_at).strftime("%Y-%m-%d %H:%M UTC")
     severity = escalation.severity.upper()
     concepts = ", ".join(escalation.concepts) or "unspecified"
-    if notification.purpose == "reminder":
+    if escalation.aggregated:
+        concepts += f" (+{escalation.aggregated} more from the same source)"
+    if row.kind == "reminder":
         headline = f"REMINDER: {severity} escalation #{escalation.id} from {when} is NOT acknowledged yet"
     else:
         headline = f"{severity} escalation #{escalation.id} at {when}"
-    if notification.channel == "sms":
+    if row.channel == "sms":
         text = f"{clinic_name}: {headline}. Concerns: {concepts}. Acknowledge in the staff console. Ref {key}"
     else:
-        text = _email_text(headline, concepts, escalation, key)
+        text = _email_text(headline, concepts, escalation, reference, key)
     return Notice(
         key=key,
-        channel=notification.channel,
-        recipient=notification.recipient,
+        channel=row.channel,
+        recipient=row.recipient,
         subject=f"[{clinic_name}] {headline}",
         text=text,
-        created_at=as_utc(notification.created_at),
-        payload=_payload(notification.purpose, escalation, key, when),
+        created_at=as_utc(row.created_at),
+        payload=_payload(row.kind, escalation, reference, key, when),
     )
 
 
-def _email_text(headline: str, concepts: str, escalation: Escalation, key: str) -> str:
+def _email_text(headline: str, concepts: str, escalation: Escalation, reference: str, key: str) -> str:
     return (
         f"{headline}.\n\n"
         f"Concerns detected: {concepts}\n"
-        f"Conversation: {escalation.conversation_id} (channel: {escalation.channel})\n\n"
-        "The patient's message is in the staff API: GET /admin/escalations?status=open\n"
-        f"Acknowledge it there: POST /admin/escalations/{escalation.id}/acknowledge\n\n"
+        f"Conversation: {reference} (channel: {escalation.channel})\n\n"
+        "The patient's message is in the staff console: /admin/escalations\n"
+        f"Acknowledge it there (escalation #{escalation.id}).\n\n"
         f"Ref {key}\n"
     )
 
 
-def _payload(purpose: str, escalation: Escalation, key: str, when: str) -> dict[str, Any]:
+def _payload(kind: str, escalation: Escalation, reference: str, key: str, when: str) -> dict[str, Any]:
     return {
-        "event": f"escalation.{purpose}",
+        "event": f"escalation.{kind}",
         "idempotency_key": key,
         "escalation": {
             "id": escalation.id,
             "severity": escalation.severity,
             "concepts": list(escalation.concepts),
-            "conversation_id": escalation.conversation_id,
+            "conversation": reference,
             "channel": escalation.channel,
             "created_at": when,
+            "aggregated": escalation.aggregated,
         },
     }

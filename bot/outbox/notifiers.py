@@ -1,4 +1,4 @@
-"""Staff notification channels: SMS through Twilio's REST API, e-mail through SMTP, a signed JSON webhook.
+"""Delivery channels of the outbox: SMS through Twilio's REST API, e-mail through SMTP, a signed JSON webhook.
 
 Each notifier is synchronous (the outbox runs it in a thread), raises `DeliveryError` with a reason that is
 safe to store and log (an error class or code, never an address or message text), and uses the notice's
@@ -23,7 +23,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from bot.escalation.notices import Notice
+from bot.outbox.notice import Notice
 from bot.settings import Settings
 
 # The twilio library logs request URLs and response headers at INFO; keep our logs to ids and counts.

@@ -1,18 +1,21 @@
-"""The durable outbox: delivers staff notifications from the database, exactly once, surviving restarts.
+"""The durable outbox: delivers every outbound message from the database, once, by priority, across restarts.
 
-How a notification is delivered once:
-1. It is a row (`staff_notifications`), written in the same transaction as its escalation, with a unique
-   (escalation, purpose, channel, recipient): it cannot be lost or queued twice.
+How a message is delivered once:
+1. It is a row (`outbox`) written in the same transaction as what it announces (an escalation, a reply),
+   with a unique `dedupe_key`: it cannot be lost or queued twice.
 2. A worker claims a due row with a compare-and-set UPDATE (pending, due, not claimed or claim expired ->
    claimed by me until now + lease). Only one worker can win; the claim is committed before sending, so two
    workers, two app instances or a restarted app never send the same row at the same time.
 3. After sending, the row is marked delivered with the provider's reference. A failure releases the claim
    and schedules a retry with exponential backoff, until `max_attempts`.
 4. If a worker dies between sending and marking, its claim expires and the row is retried. That retry asks
-   the provider first where it can (Twilio: list the SMS sent to that number, look for the row's key) and
-   otherwise sends with the same idempotency key (e-mail Message-ID, webhook Idempotency-Key).
+   the provider first where it can (Twilio: list the messages sent to that number, look for the row's key)
+   and otherwise sends with the same idempotency key (e-mail Message-ID, webhook Idempotency-Key).
 
-The worker also re-notifies the backup contact when an escalation stays unacknowledged too long.
+Due rows are taken by priority: emergency alerts first, then urgent alerts, reminders, replies, check-ins,
+so a flood of routine traffic never delays an alert. The worker also re-notifies the backup contact when an
+escalation stays unacknowledged too long, and drains the escalation spool (escalations written to disk when
+the database could not take them).
 """
 
 from __future__ import annotations
@@ -21,26 +24,31 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from bot.db import Database
-from bot.escalation.models import Escalation, StaffNotification
-from bot.escalation.notices import Notice, compose
-from bot.escalation.notifiers import DeliveryError, Notifier, build_notifiers
-from bot.escalation.service import Clock, StaffContacts, queue_notifications
-from bot.models import utcnow
+from bot.escalation.models import Escalation
+from bot.escalation.notices import compose
+from bot.models import Conversation, as_utc, utcnow
+from bot.outbox.models import OutboxMessage
+from bot.outbox.notice import Notice
+from bot.outbox.notifiers import DeliveryError, Notifier, build_notifiers
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.dml import Update
 
+    from bot.escalation.service import EscalationService
     from bot.services import Services
 
 log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+REMINDER_MAX_AGE = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,31 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Claimed:
-    notification_id: int
-    escalation_id: int
+    row_id: int
+    kind: str
     attempts: int  # including this one
     notice: Notice
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_pending_seconds: float | None
+    failed: int
+
+
+def backlog(db: Database, now: datetime | None = None) -> Backlog:
+    """How much is waiting in the outbox: for the health check and the staff console."""
+    now = now or utcnow()
+    with db.session() as session:
+        pending, oldest = session.execute(
+            select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status == "pending"
+            )
+        ).one()
+        failed = session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "failed"))
+    age = (now - as_utc(oldest)).total_seconds() if oldest is not None else None
+    return Backlog(int(pending), age, int(failed or 0))
 
 
 class OutboxWorker:
@@ -69,7 +98,7 @@ class OutboxWorker:
         self,
         db: Database,
         notifiers: Mapping[str, Notifier],
-        contacts: StaffContacts,
+        escalations: EscalationService,
         *,
         clinic_name: str,
         policy: RetryPolicy | None = None,
@@ -80,7 +109,7 @@ class OutboxWorker:
     ) -> None:
         self.db = db
         self.notifiers = dict(notifiers)
-        self.contacts = contacts
+        self.escalations = escalations
         self.clinic_name = clinic_name
         self.policy = policy or RetryPolicy()
         self.lease = lease
@@ -98,8 +127,8 @@ class OutboxWorker:
         settings = services.settings
         return cls(
             services.db,
-            build_notifiers(settings),
-            services.escalations.contacts,
+            {**build_notifiers(settings), **services.channel_senders},
+            services.escalations,
             clinic_name=services.clinic.name,
             policy=RetryPolicy(
                 base_seconds=settings.outbox_retry_base_seconds,
@@ -113,26 +142,30 @@ class OutboxWorker:
     # --- one pass -------------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Queue due reminders, then deliver what is due; return how many notifications were delivered."""
+        """Drain the spool, queue due reminders, then deliver what is due; return how many were delivered."""
+        self.escalations.drain_spool()
         self.queue_reminders()
         delivered = 0
-        for notification_id in self._due_ids():
+        for row_id in self._due_ids():
             if self._stopping:
                 break
-            claimed = self._claim(notification_id)
+            claimed = self._claim(row_id)
             if claimed is not None:
                 delivered += self._deliver(claimed)
         return delivered
 
     def queue_reminders(self) -> int:
         """Queue the backup contact's reminder for each escalation unacknowledged past the delay."""
-        if not self.contacts.reminder:
+        if not self.escalations.contacts.reminder:
             return 0
         now = self.clock()
         overdue = (
             select(Escalation.id)
             .where(Escalation.acknowledged_at.is_(None), Escalation.backup_notified_at.is_(None))
             .where(Escalation.created_at <= now - self.renotify_after)
+            # A reminder is about today's escalations: a restart after a week must not page anyone for old
+            # ones.
+            .where(Escalation.created_at > now - REMINDER_MAX_AGE)
         )
         with self.db.session() as session:
             escalation_ids = list(session.scalars(overdue))
@@ -149,46 +182,66 @@ class OutboxWorker:
             )
             if flipped.rowcount != 1:
                 return 0
-            queue_notifications(session, escalation_id, "reminder", self.contacts.reminder, now)
+            self.escalations.queue_alerts(session, escalation_id, "reminder", "reminder", now)
         log.info("escalation id=%s unacknowledged: backup contact reminder queued", escalation_id)
         return 1
 
     def _due_ids(self) -> list[int]:
         now = self.clock()
         query = (
-            select(StaffNotification.id)
-            .where(StaffNotification.status == "pending", StaffNotification.next_attempt_at <= now)
-            .where(or_(StaffNotification.claimed_until.is_(None), StaffNotification.claimed_until < now))
-            .order_by(StaffNotification.next_attempt_at, StaffNotification.id)
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            .order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(self.batch)
         )
         with self.db.session() as session:
             return list(session.scalars(query))
 
-    def _claim(self, notification_id: int) -> Claimed | None:
+    def _claim(self, row_id: int) -> Claimed | None:
         """Take the row for this worker until the lease ends, or None if another worker has it."""
         with self.db.session() as session:
             now = self.clock()
             won = session.execute(
-                update(StaffNotification)
-                .where(StaffNotification.id == notification_id, StaffNotification.status == "pending")
-                .where(StaffNotification.next_attempt_at <= now)
-                .where(or_(StaffNotification.claimed_until.is_(None), StaffNotification.claimed_until < now))
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending")
+                .where(OutboxMessage.next_attempt_at <= now)
+                .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
                 .values(
                     claimed_by=self.worker_id,
                     claimed_until=now + self.lease,
-                    attempts=StaffNotification.attempts + 1,
+                    attempts=OutboxMessage.attempts + 1,
                 )
             )
             if won.rowcount != 1:
                 return None
-            row = session.get_one(StaffNotification, notification_id, populate_existing=True)
-            escalation = session.get_one(Escalation, row.escalation_id)
-            if row.purpose == "reminder" and escalation.acknowledged_at is not None:
+            row = session.get_one(OutboxMessage, row_id, populate_existing=True)
+            notice = self._notice(session, row)
+            if notice is None:
                 row.status, row.claimed_by, row.claimed_until = "cancelled", None, None
+                return None
+            return Claimed(row.id, row.kind, row.attempts, notice)
+
+    def _notice(self, session, row: OutboxMessage) -> Notice | None:  # noqa: ANN001 - a Session
+        """What to send for a row; None when it no longer needs sending."""
+        if row.escalation_id is not None:
+            escalation = session.get_one(Escalation, row.escalation_id)
+            if row.kind == "reminder" and escalation.acknowledged_at is not None:
                 return None  # acknowledged since the reminder was queued: nobody needs it now
-            notice = compose(row, escalation, self.clinic_name)
-            return Claimed(row.id, escalation.id, row.attempts, notice)
+            conversation = session.get(Conversation, escalation.conversation_id)
+            reference = (conversation.reference if conversation else None) or f"#{escalation.id}"
+            return compose(row, escalation, reference, self.clinic_name)
+        body = row.body or {}
+        created_ms = int(as_utc(row.created_at).timestamp() * 1000)
+        return Notice(
+            key=f"out{row.id}-{created_ms}",
+            channel=row.channel,
+            recipient=row.recipient,
+            subject=str(body.get("subject", "")),
+            text=str(body.get("text", "")),
+            created_at=as_utc(row.created_at),
+            payload=body,
+        )
 
     def _deliver(self, claimed: Claimed) -> int:
         notifier = self.notifiers.get(claimed.notice.channel)
@@ -218,11 +271,11 @@ class OutboxWorker:
             )
         if marked.rowcount != 1:
             # The lease ran out while sending and another worker took the row: raise the lease.
-            log.warning("notification id=%s delivered after its lease expired", claimed.notification_id)
+            log.warning("outbox id=%s delivered after its lease expired", claimed.row_id)
         log.info(
-            "notification id=%s escalation=%s channel=%s delivered attempt=%s",
-            claimed.notification_id,
-            claimed.escalation_id,
+            "outbox id=%s kind=%s channel=%s delivered attempt=%s",
+            claimed.row_id,
+            claimed.kind,
             claimed.notice.channel,
             claimed.attempts,
         )
@@ -239,40 +292,41 @@ class OutboxWorker:
         level = logging.ERROR if gave_up else logging.WARNING
         log.log(
             level,
-            "notification id=%s escalation=%s channel=%s attempt=%s failed (%s)%s",
-            claimed.notification_id,
-            claimed.escalation_id,
+            "outbox id=%s kind=%s channel=%s attempt=%s failed (%s)%s",
+            claimed.row_id,
+            claimed.kind,
             claimed.notice.channel,
             claimed.attempts,
             reason,
-            ": giving up, staff must check the escalation list" if gave_up else "",
+            ": giving up, staff must check the console" if gave_up else "",
         )
 
     def _mine(self, claimed: Claimed) -> Update:
         """An UPDATE of the claimed row that does nothing if this worker no longer holds the claim."""
-        return update(StaffNotification).where(
-            StaffNotification.id == claimed.notification_id, StaffNotification.claimed_by == self.worker_id
+        return update(OutboxMessage).where(
+            OutboxMessage.id == claimed.row_id, OutboxMessage.claimed_by == self.worker_id
         )
 
     # --- background task ------------------------------------------------------------------------------
 
     def start(self, poll_seconds: float) -> None:
-        """Run passes every `poll_seconds`, and at once when woken (a new escalation was recorded)."""
+        """Run passes every `poll_seconds`, and at once when woken (something was queued)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._stopping = False
         self._task = asyncio.create_task(self._run(poll_seconds), name=self.worker_id)
         log.info("outbox worker %s started: channels %s", self.worker_id, sorted(self.notifiers))
-        if not self.contacts.alert:
-            log.warning("no staff notification channel configured: escalations are recorded, nobody is told")
+        if not self.escalations.contacts.alert:
+            log.warning("no staff alert channel configured: escalations are recorded, nobody is told")
 
     def wake(self) -> None:
         """Thread-safe: make the running worker look at the outbox now."""
         if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
-        """Finish the notification in hand (its claim would otherwise wait for the lease), then stop."""
+        """Finish the message in hand (its claim would otherwise wait for the lease), then stop."""
         self._stopping = True
         self._loop = None  # late wake-ups become no-ops
         if self._wake is not None:
@@ -289,6 +343,6 @@ class OutboxWorker:
             except Exception as error:  # noqa: BLE001 - the worker must outlive a database hiccup
                 # The class name only: database errors can quote the statement's parameters.
                 log.error("outbox pass failed: %s", type(error).__name__)
-            with contextlib.suppress(TimeoutError):  # no wake-up within the poll interval: poll anyway
+            with contextlib.suppress(TimeoutError):  # nothing woke us within the poll interval: poll anyway
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_seconds)
             self._wake.clear()

@@ -1,11 +1,11 @@
-"""Stand-ins for the slow or separately tested parts of the app, so the chat path runs in-process:
-a red-flag detector with fixed answers, a Rasa server that can be down, and services built from them."""
+"""The chat path in-process: the real triage engine (the protocol's rules; the learned layer is tested on
+its own), a stand-in for the Rasa server that can be down, and services built from them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -17,33 +17,21 @@ from bot.rasa_client import RasaUnavailable
 from bot.services import Services
 from bot.settings import Settings
 from knowledge.clinic import load_clinic_profile
+from safety.engine import TriageEngine
 
-URGENT_TEXT = "there is yellow pus on my chin"
+URGENT_TEXT = "there is yellow pus coming out of my chin"
 EMERGENCY_TEXT = "my lips are swelling and my throat feels tight"
-URGENT_REPLY = "This needs checking today: call the clinic at (555) 010-0142. Our staff have been alerted."
-EMERGENCY_REPLY = "Call 911 now: swelling with a tight throat can be a severe allergic reaction."
+ROUTINE_TEXT = "my face is a bit red today"
 
 
-@dataclass(frozen=True)
-class Triage:
-    level: str = "none"
-    concepts: list[str] = field(default_factory=list)
-    reply: str | None = None
-
-
-class StubDetector:
-    """Urgent for pus, emergency for a tight throat, nothing otherwise (the real detector is tested apart)."""
-
-    def assess(self, text: str, day: int | None = None) -> Triage:
-        if "throat" in text:
-            return Triage("emergency", ["allergic_reaction_airway"], EMERGENCY_REPLY)
-        if "pus" in text:
-            return Triage("urgent", ["infection"], URGENT_REPLY)
-        return Triage()
+@lru_cache(maxsize=1)
+def triage_engine() -> TriageEngine:
+    """The real engine, built once per test run (the protocol compiles in about a second)."""
+    return TriageEngine(load_clinic_profile())
 
 
 class StubRasa:
-    """Answers every message with one knowledge-base answer, or is down."""
+    """Answers every patient message with one knowledge-base answer, or is down. Records what it got."""
 
     def __init__(self) -> None:
         self.down = False
@@ -53,6 +41,8 @@ class StubRasa:
         if self.down:
             raise RasaUnavailable("ConnectError")
         self.received.append(text)
+        if text.startswith("/EXTERNAL"):
+            return []  # the Rasa actions' own replies are tested with the real Rasa (tests/e2e)
         return [
             {"recipient_id": sender, "custom": {"text": "Here is what the clinic says.", "kind": "answer"}}
         ]
@@ -69,7 +59,7 @@ def stub_services(settings: Settings, db: Database) -> Services:
         settings=settings,
         db=db,
         clinic=load_clinic_profile(),
-        detector=StubDetector(),  # type: ignore[arg-type]
+        triage=triage_engine(),
         answerer=None,  # type: ignore[arg-type] - answers come from the stub Rasa
         rasa=StubRasa(),  # type: ignore[arg-type]
     )

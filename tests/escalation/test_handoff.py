@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import ActionHandoff
 from bot import services as services_module
+from bot.conversation import store
 from bot.escalation import handoff
 from bot.models import Conversation
 from bot.services import Services
@@ -74,14 +75,14 @@ def test_hand_back_ends_the_handoff(db, conversation) -> None:
 
 
 def test_a_staff_reply_takes_the_conversation_over_and_is_kept_in_order(db, conversation) -> None:
-    handoff.record_patient_message(db, conversation, "is anyone there?")
+    store.add_message(db, conversation, "patient", "is anyone there?", for_staff=True)
     reply = handoff.post_staff_reply(db, conversation, "Yes, Dana here.", "Dana")
 
     assert [(h.id, s.reason) for h, s in handoff.handed_off(db)] == [(conversation, "staff_reply")]
-    assert [(m.sender, m.text) for m in handoff.messages(db, conversation)] == [
+    assert [(m.sender, m.text) for m in store.messages(db, conversation)] == [
         ("patient", "is anyone there?"),
         ("staff", "Yes, Dana here."),
     ]
-    assert handoff.messages(db, conversation, after_id=reply.id) == []
-    assert [m.text for m in handoff.messages(db, conversation, sender="staff")] == ["Yes, Dana here."]
+    assert store.messages(db, conversation, after_id=reply.id) == []
+    assert [m.text for m in store.messages(db, conversation, senders=("staff",))] == ["Yes, Dana here."]
     assert handoff.post_staff_reply(db, "unknown", "hello", None) is None

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from bot.escalation.models import Escalation, StaffNotification
-from tests.escalation.conftest import ON_CALL, start_conversation
+from bot.escalation.models import Escalation
+from bot.outbox.models import OutboxMessage
+from tests.conftest import ON_CALL, start_conversation
 
 TEXT = "my chin has yellow pus and I feel feverish"
 
@@ -28,7 +29,7 @@ def test_an_escalation_is_stored_with_one_notification_per_staff_channel(
     assert recorded.created
     with db.session() as session:
         escalation = session.get(Escalation, recorded.escalation_id)
-        notifications = session.scalars(select(StaffNotification)).all()
+        notifications = session.scalars(select(OutboxMessage)).all()
     assert (escalation.conversation_id, escalation.severity, escalation.channel) == (
         conversation,
         "urgent",
@@ -37,7 +38,7 @@ def test_an_escalation_is_stored_with_one_notification_per_staff_channel(
     assert escalation.concepts == ["infection", "fever"]
     assert escalation.patient_text == TEXT
     assert escalation.acknowledged_at is None
-    assert sorted((n.channel, n.purpose, n.status) for n in notifications) == [
+    assert sorted((n.channel, n.kind, n.status) for n in notifications) == [
         ("email", "alert", "pending"),
         ("sms", "alert", "pending"),
         ("webhook", "alert", "pending"),
@@ -45,7 +46,7 @@ def test_an_escalation_is_stored_with_one_notification_per_staff_channel(
     assert {n.recipient for n in notifications if n.channel == "sms"} == {ON_CALL}
 
 
-def test_the_same_message_again_within_the_window_is_the_same_escalation(
+def test_the_same_red_flag_again_within_the_window_is_the_same_escalation(
     db, escalations, conversation, clock
 ):
     first = escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
@@ -57,12 +58,12 @@ def test_the_same_message_again_within_the_window_is_the_same_escalation(
     assert again.escalation_id == first.escalation_id
     assert not again.created
     assert count(db, Escalation) == 1
-    assert count(db, StaffNotification) == 3
+    assert count(db, OutboxMessage) == 3
 
 
-def test_after_the_window_the_same_message_is_news(db, escalations, conversation, clock) -> None:
+def test_after_the_window_the_same_red_flag_is_news(db, escalations, conversation, clock) -> None:
     first = escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
-    clock.advance(11 * 60)
+    clock.advance(25 * 3600)
     later = escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
     clock.advance(60)
     repeat_of_later = escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
@@ -70,7 +71,7 @@ def test_after_the_window_the_same_message_is_news(db, escalations, conversation
     assert later.created and later.escalation_id != first.escalation_id
     assert repeat_of_later.escalation_id == later.escalation_id and not repeat_of_later.created
     assert count(db, Escalation) == 2
-    assert count(db, StaffNotification) == 6
+    assert count(db, OutboxMessage) == 6
 
 
 def test_other_text_or_other_conversation_is_another_escalation(db, escalations, conversation) -> None:
@@ -98,7 +99,7 @@ def test_concurrent_duplicates_make_one_escalation(db, escalations, conversation
     assert len({r.escalation_id for r in results}) == 1
     assert sum(r.created for r in results) == 1
     assert count(db, Escalation) == 1
-    assert count(db, StaffNotification) == 3
+    assert count(db, OutboxMessage) == 3
 
 
 def test_only_urgent_and_emergency_are_escalated(escalations, conversation) -> None:
@@ -106,9 +107,9 @@ def test_only_urgent_and_emergency_are_escalated(escalations, conversation) -> N
         escalations.record(conversation, "routine", ["redness"], "api", "my face is red")
 
 
-def test_listeners_hear_of_new_escalations_only(escalations, conversation) -> None:
+def test_listeners_hear_of_new_escalations_only(escalations, outbox, conversation) -> None:
     heard: list[int] = []
-    unsubscribe = escalations.subscribe(lambda: heard.append(1))
+    unsubscribe = outbox.subscribe(lambda: heard.append(1))
     escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
     escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
     unsubscribe()

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot.escalation.notices import Notice
-from bot.escalation.notifiers import DeliveryError, EmailNotifier, SmsNotifier, WebhookNotifier
 from bot.fakes.process import FAKE_ACCOUNT_SID, NotificationFakes, fakes_wanted
 from bot.launcher import ROOT
+from bot.outbox.notice import Notice
+from bot.outbox.notifiers import DeliveryError, EmailNotifier, SmsNotifier, WebhookNotifier
 
 
 @pytest.fixture(scope="module")

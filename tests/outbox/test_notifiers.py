@@ -12,16 +12,16 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from bot.escalation.notices import Notice
-from bot.escalation.notifiers import (
+from bot.fakes import FakeSmtpServer
+from bot.outbox.notice import Notice
+from bot.outbox.notifiers import (
     DeliveryError,
     EmailNotifier,
     SmsNotifier,
     WebhookNotifier,
     build_notifiers,
 )
-from bot.fakes import FakeSmtpServer
-from tests.escalation.conftest import ACCOUNT_SID, AUTH_TOKEN, CLINIC_NUMBER, ON_CALL, WEBHOOK_SECRET
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CLINIC_NUMBER, ON_CALL, WEBHOOK_SECRET
 
 
 def notice(channel: str, recipient: str, key: str = "esc7-n21-1772441999000") -> Notice:

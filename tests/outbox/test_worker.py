@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.escalation.models import StaffNotification
-from bot.escalation.notifiers import build_notifiers
-from bot.escalation.outbox import RetryPolicy
 from bot.models import utcnow
-from tests.escalation.conftest import BACKUP, ON_CALL, start_conversation
+from bot.outbox.models import OutboxMessage
+from bot.outbox.notifiers import build_notifiers
+from bot.outbox.worker import RetryPolicy
+from tests.conftest import BACKUP, ON_CALL, start_conversation
 
 TEXT = "there is pus on my chin and it is hot"
 
@@ -39,12 +39,12 @@ class DiesWhileSending:
         return self.notifier.already_delivered(notice)
 
 
-def rows(db) -> list[StaffNotification]:
+def rows(db) -> list[OutboxMessage]:
     with db.session() as session:
-        return list(session.scalars(select(StaffNotification).order_by(StaffNotification.id)))
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-def by_channel(db, channel: str) -> StaffNotification:
+def by_channel(db, channel: str) -> OutboxMessage:
     return next(row for row in rows(db) if row.channel == channel)
 
 
@@ -238,7 +238,7 @@ def test_an_unacknowledged_escalation_reminds_the_backup_contact_once(
         "manager@clinic.test",
         "on-call@clinic.test",
     ]
-    reminders = [row for row in rows(db) if row.purpose == "reminder"]
+    reminders = [row for row in rows(db) if row.kind == "reminder"]
     assert {(r.channel, r.recipient, r.status) for r in reminders} == {
         ("sms", BACKUP, "delivered"),
         ("email", "manager@clinic.test", "delivered"),
@@ -268,4 +268,4 @@ def test_a_reminder_queued_before_the_acknowledgement_is_cancelled(
     escalations.acknowledge(recorded.escalation_id, "Dr Lee")
     worker.run_once()
     assert [m["to"] for m in twilio_fake.received()] == [ON_CALL]
-    assert {row.status for row in rows(db) if row.purpose == "reminder"} == {"cancelled"}
+    assert {row.status for row in rows(db) if row.kind == "reminder"} == {"cancelled"}

@@ -1,0 +1,1 @@
+"""The one durable outbound path: staff alerts, patient replies, staff replies and check-ins."""
