@@ -57,7 +57,7 @@ class ActionOutOfScope(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        send(dispatcher, services.current().answerer.fallback_text(), "fallback")
+        send(dispatcher, services.current().replies.text("fallback"), "fallback")
         await _keep_unanswered(tracker, best_score=None)
         return _remember_date(tracker)
 
@@ -74,15 +74,10 @@ class ActionRememberTreatmentDate(Action):
         app = services.current()
         stated = treatment_date_of(tracker)
         if stated is None:
-            text = (
-                "Thanks! I couldn't tell the date of your treatment from that. You can tell me like "
-                '"I had it done on Monday" or "3 days ago".'
-            )
+            text = app.replies.text("treatment_date_unclear")
         else:
-            day = day_of(tracker, app.today())
-            text = (
-                f"Thanks, noted: your treatment was on {stated:%A %d %B} (day {day} today). "
-                "What would you like to know?"
+            text = app.replies.text(
+                "treatment_date_noted", date=f"{stated:%A %d %B}", day=day_of(tracker, app.today())
             )
         send(dispatcher, text, "smalltalk")
         return _remember_date(tracker)

@@ -8,7 +8,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from safety.reading.treatment_day import treatment_day
+from safety.reading import treatment_day
 
 
 def message_metadata(tracker: Tracker) -> dict[str, Any]:
@@ -37,10 +37,12 @@ def send(
     dispatcher: CollectingDispatcher,
     text: str,
     kind: str,
-    sources: list[dict[str, str]] | None = None,
+    sources: list[dict[str, Any]] | None = None,
     buttons: list[dict[str, str]] | None = None,
+    triage: str | None = None,
 ) -> None:
     """Send one message in the shape the clinic app turns into the chat API contract."""
-    dispatcher.utter_message(
-        json_message={"text": text, "kind": kind, "sources": sources or [], "buttons": buttons or []}
-    )
+    message: dict[str, Any] = {"text": text, "kind": kind, "sources": sources or [], "buttons": buttons or []}
+    if triage is not None:
+        message["triage"] = triage
+    dispatcher.utter_message(json_message=message)

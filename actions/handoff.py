@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import send
 from bot import services
-from bot.escalation.handoff import hand_off, handoff_text
+from bot.escalation.handoff import hand_off
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,6 @@ class ActionHandoff(Action):
     ) -> list[EventType]:
         app = services.current()
         started = await asyncio.to_thread(hand_off, app.db, tracker.sender_id, "patient_request")
-        log.info("handoff conversation=%s new=%s", tracker.sender_id, started)
-        send(dispatcher, handoff_text(app.clinic), kind="handoff")
+        log.info("handoff new=%s", started)
+        send(dispatcher, app.replies.text("handoff"), kind="handoff")
         return []
