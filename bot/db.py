@@ -28,7 +28,18 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # SQLAlchemy, not the sqlite3 module, decides when a transaction begins (see below).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+            # Take the write lock at the start: two transactions that both read and then write would
+            # otherwise deadlock, and SQLite answers one of them "database is locked" at once instead of
+            # waiting its busy timeout. With it, writers simply queue (WAL keeps readers of other
+            # connections unblocked).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)

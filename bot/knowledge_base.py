@@ -15,8 +15,9 @@ from knowledge.retriever import Retriever
 log = logging.getLogger(__name__)
 
 
-def load_answerer(settings: Settings, clinic: ClinicProfile) -> Answerer:
-    """An answerer over the current index; builds a new index version when none matches the articles."""
+def load_knowledge(settings: Settings, clinic: ClinicProfile) -> tuple[Answerer, SentenceTransformerEmbedder]:
+    """An answerer over the current index (a new index version is built when none matches the articles),
+    and the embedder it uses (triage's learned layer shares it)."""
     import torch
 
     torch.set_num_threads(settings.torch_threads)
@@ -30,4 +31,4 @@ def load_answerer(settings: Settings, clinic: ClinicProfile) -> Answerer:
         log.info("building a new knowledge index (%s)", reason)
         store = PassageStore.build(articles, embedder)
         store.save(settings.index_dir)
-    return Answerer.from_settings(Retriever.from_settings(store, embedder), clinic)
+    return Answerer.from_settings(Retriever.from_settings(store, embedder), clinic), embedder

@@ -2,17 +2,21 @@
 
     python -m bot.launcher --model models/<hash>.tar.gz
 
-Rasa runs from its own Python 3.10 environment and listens on 127.0.0.1 only; the clinic app is the public
-surface. Both are real processes talking HTTP, exactly as in production. Outside production, when no real
-SMS, e-mail or webhook notifier is configured, a third process runs the notification fakes (bot/fakes).
+Every setting comes from the one settings object (`bot.settings.Settings`: the environment, then `.env`);
+the launcher only adds what the two processes must agree on. Rasa runs from its own Python 3.10
+environment and listens on 127.0.0.1 only; the clinic app is the public surface. Outside production, when
+no real SMS, e-mail or webhook notifier is configured, a third process runs the notification fakes.
+
+The app's listening socket is opened here, before anything starts: a busy port is reported at once, and
+the app (with its outbox) never starts on a port it cannot serve.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,60 +25,95 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from dotenv import dotenv_values
+from pydantic import ValidationError
 
 from bot.fakes.process import NotificationFakes, fakes_wanted
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+QUIET = {
+    "PYTHONWARNINGS": "ignore",  # known deprecation noise of Rasa's and TensorFlow's dependencies
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "RASA_TELEMETRY_ENABLED": "false",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+class StartError(Exception):
+    """The product cannot start; the message says why in plain words."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartError(
+            f"port {port} on {host} is already in use (or not allowed): {error.strerror}"
+        ) from error
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _port_free(port: int) -> None:
+    _bind("127.0.0.1", port).close()
 
 
 @dataclass
 class Product:
-    """The two processes of a running assistant."""
+    """The processes of a running assistant."""
 
     model: Path
-    port: int = 8000
-    rasa_port: int = 5005
-    host: str = "127.0.0.1"
-    var_dir: Path = ROOT / "var"
+    settings: Settings = field(default_factory=Settings)
     rasa_python: Path = Path(os.environ.get("ASSISTANT_RASA_VENV", ROOT / ".venv-rasa")) / "bin" / "python"
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     log_dir: Path | None = None
     fakes: NotificationFakes | None = None  # set when staff notifications go to the local fakes
     _env: dict[str, str] = field(default_factory=dict)
+    _socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
 
     @property
     def url(self) -> str:
-        return f"http://{'127.0.0.1' if self.host == '0.0.0.0' else self.host}:{self.port}"
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
+        return f"http://{host}:{self.settings.port}"
 
     @property
     def rasa_url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}"
+        return self.settings.rasa_url
 
     def environment(self) -> dict[str, str]:
         """The environment both processes share (made once: it holds the action token they agree on)."""
         if self._env:
             return self._env
-        env = dict(os.environ)
-        env.setdefault("ASSISTANT_ACTION_TOKEN", secrets.token_urlsafe(24))
-        env.setdefault("ASSISTANT_STAFF_TOKEN", secrets.token_urlsafe(24))
-        env.setdefault("ASSISTANT_TRACKER_DIALECT", "sqlite")
-        env.setdefault("ASSISTANT_TRACKER_URL", "")
-        env.setdefault("ASSISTANT_TRACKER_DB", str(self.var_dir / "rasa-tracker.db"))
+        settings = self.settings
+        env = {**os.environ, **QUIET}
         env.update(
-            ASSISTANT_VAR_DIR=str(self.var_dir),
-            ASSISTANT_PORT=str(self.port),
-            ASSISTANT_RASA_URL=self.rasa_url,
-            ASSISTANT_ACTION_URL=f"http://127.0.0.1:{self.port}/webhook",
-            RASA_TELEMETRY_ENABLED="false",
-            SQLALCHEMY_SILENCE_UBER_WARNING="1",
-            HF_HUB_OFFLINE="1",
-            TRANSFORMERS_OFFLINE="1",
-            TF_CPP_MIN_LOG_LEVEL="2",
+            ASSISTANT_ENVIRONMENT=settings.environment,
+            ASSISTANT_VAR_DIR=str(settings.var_dir),
+            ASSISTANT_PORT=str(settings.port),
+            ASSISTANT_RASA_URL=settings.rasa_url,
+            ASSISTANT_ACTION_URL=f"http://127.0.0.1:{settings.port}/webhook",
+            ASSISTANT_ACTION_TOKEN=settings.action_token,
+            ASSISTANT_STAFF_TOKEN=settings.staff_token,
+            ASSISTANT_TRACKER_DIALECT=settings.tracker_dialect,
+            ASSISTANT_TRACKER_URL=settings.tracker_url,
+            ASSISTANT_TRACKER_DB=settings.tracker_db,
         )
         env.update(self.extra_env)
-        if fakes_wanted({**dotenv_values(ROOT / ".env"), **env}):
+        if fakes_wanted(
+            {"ASSISTANT_ENVIRONMENT": settings.environment, **_notifier_settings(settings), **env}
+        ):
             # No real notifier configured: staff notifications go to local fakes, never to real people.
             self.fakes = NotificationFakes()
             env.update(self.fakes.app_environment())
@@ -83,68 +122,53 @@ class Product:
 
     def start(self, log_dir: Path | None = None) -> None:
         """Start Rasa and the app; return once both answer."""
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
+        self._socket = _bind(self.settings.host, self.settings.port)
+        _port_free(int(self.settings.rasa_url.rsplit(":", 1)[-1]))
         env = self.environment()  # decides whether staff notifications go to the local fakes
         if self.fakes:
             self.processes["fakes"] = _spawn(self.fakes.command(), env, log_dir and log_dir / "fakes.log")
         self.start_rasa()
+        fd = self._socket.fileno()
         self.processes["app"] = _spawn(
             [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bot.main:create_app",
-                "--factory",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
+                sys.executable, "-m", "uvicorn", "bot.main:create_app", "--factory", "--fd", str(fd),
+                "--no-access-log", "--log-level", "warning",
             ],
-            self.environment(),
+            env,
             log_dir and log_dir / "app.log",
-        )
+            pass_fds=(fd,),
+        )  # fmt: skip
         self.wait_until_ready()
 
     def start_rasa(self) -> None:
+        port = self.settings.rasa_url.rsplit(":", 1)[-1]
         self.processes["rasa"] = _spawn(
             [
-                str(self.rasa_python),
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(self.model),
-                "--endpoints",
-                "endpoints.yml",
-                "--credentials",
-                "credentials.yml",
-                "--interface",
-                "127.0.0.1",
-                "--port",
-                str(self.rasa_port),
+                str(self.rasa_python), str(ROOT / "scripts" / "rasa_server.py"), "run",
+                "--model", str(self.model), "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml",
+                "--interface", "127.0.0.1", "--port", port, "--quiet",
             ],
             self.environment(),
             self.log_dir and self.log_dir / "rasa.log",
-        )
+        )  # fmt: skip
 
     def wait_until_ready(self, timeout: float = 240.0) -> None:
         deadline = time.monotonic() + timeout
         for name, url in self._health_urls():
             while not _answers(url):
                 if self.processes[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {self.processes[name].returncode}")
+                    raise StartError(f"{name} exited with code {self.processes[name].returncode}")
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} did not start within {timeout:.0f}s")
+                    raise StartError(f"{name} did not start within {timeout:.0f}s")
                 time.sleep(0.5)
 
     def _health_urls(self) -> list[tuple[str, str]]:
-        urls = [("app", f"{self.url}/api/health"), ("rasa", f"{self.rasa_url}/")]
+        urls = [("rasa", f"{self.rasa_url}/"), ("app", f"{self.url}/api/health")]
         if self.fakes and "fakes" in self.processes:
-            urls.append(("fakes", f"{self.fakes.control_url}/"))
+            urls.insert(0, ("fakes", f"{self.fakes.control_url}/"))
         return urls
 
     def stop_rasa(self) -> None:
@@ -154,12 +178,30 @@ class Product:
         """Stop every process; `already_signalled`: they got Ctrl-C too, so first give them time."""
         for name in ("app", "rasa", "fakes"):
             _terminate(self.processes.pop(name, None), already_signalled)
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
 
-def _spawn(command: list[str], env: dict[str, str], log_file: Path | None) -> subprocess.Popen:
+def _notifier_settings(settings: Settings) -> dict[str, str]:
+    return {
+        "ASSISTANT_TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "ASSISTANT_SMTP_HOST": settings.smtp_host,
+        "ASSISTANT_WEBHOOK_URL": settings.webhook_url,
+    }
+
+
+def _spawn(
+    command: list[str], env: dict[str, str], log_file: Path | None, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
     output = open(log_file, "ab") if log_file else None  # noqa: SIM115 - lives as long as the process
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        pass_fds=pass_fds,
     )
 
 
@@ -183,12 +225,18 @@ def _terminate(process: subprocess.Popen | None, already_signalled: bool = False
         process.wait()
 
 
-def _print_staff_access(product: Product) -> None:
-    """Where a developer finds the staff API token and what the notification fakes received."""
-    if "ASSISTANT_STAFF_TOKEN" not in os.environ:
-        print(f"Staff API (/admin) token for this run: {product.environment()['ASSISTANT_STAFF_TOKEN']}")
+def _print_ready(product: Product) -> None:
+    settings = product.settings
+    print(f"\n  The assistant is ready:  {product.url}", flush=True)
+    if settings.docs_enabled:
+        print(f"  API documentation:       {product.url}/docs")
+    print(f"  Staff API token:         {settings.staff_token}   (Authorization: Bearer ...)")
     if product.fakes:
-        print(f"Staff notifications go to local fakes: {product.fakes.control_url}/received")
+        print(
+            "  Staff alerts go to local fakes (nobody real is messaged): "
+            f"{product.fakes.control_url}/received"
+        )
+    print("  Press Ctrl-C to stop.\n", flush=True)
 
 
 def main() -> None:
@@ -196,11 +244,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", type=Path, required=True, help="trained Rasa model (.tar.gz)")
-    parser.add_argument("--host", default=os.environ.get("ASSISTANT_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("ASSISTANT_PORT", 8000)))
-    parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("ASSISTANT_RASA_PORT", 5005)))
     args = parser.parse_args()
-    product = Product(model=args.model, host=args.host, port=args.port, rasa_port=args.rasa_port)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in error.errors())
+        print(f"Could not start: {problems}", file=sys.stderr)
+        sys.exit(2)
+    product = Product(model=args.model, settings=settings)
     # Ctrl-C reaches the whole process group: the children stop on their own, we only wait for them.
     stopping = threading.Event()
     received: list[int] = []
@@ -211,26 +262,32 @@ def main() -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
+    failed = False
     try:
-        print("Starting the Rasa server and the clinic app (first start takes about a minute)...", flush=True)
-        product.start()
         print(
-            f"\nThe assistant is ready: {product.url}  (API docs: {product.url}/docs)\nPress Ctrl-C to stop.",
+            "Starting the Rasa server and the clinic app (the first start takes about a minute)...",
             flush=True,
         )
-        _print_staff_access(product)
+        product.start()
+        _print_ready(product)
         while not stopping.is_set() and all(p.poll() is None for p in product.processes.values()):
             stopping.wait(1)
-    except (RuntimeError, TimeoutError) as error:
-        if not stopping.is_set():
-            print(f"Could not start: {error}. See the messages above.", file=sys.stderr)
-            sys.exit(1)
+    except StartError as error:
+        failed = not stopping.is_set()
+        if failed:
+            print(f"\nCould not start: {error}", file=sys.stderr)
     finally:
-        farewell = "\nStopping..." if stopping.is_set() else "A process stopped unexpectedly; stopping."
-        print(farewell, flush=True)
+        if not failed:
+            print(
+                "\nStopping..." if stopping.is_set() else "A process stopped unexpectedly; stopping.",
+                flush=True,
+            )
         # Ctrl-C went to the whole process group: let the children finish their own graceful shutdown
         # (a second signal would make them abort with a traceback).
         product.stop(already_signalled=signal.SIGINT in received)
+    if failed:
+        sys.exit(1)
+
 
 if __name__ == "__main__":
     main()

@@ -9,11 +9,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from bot import services as services_module
-from bot.api import chat, conversations, staff, webhook
-from bot.escalation.outbox import OutboxWorker
-from bot.pipeline import ChatPipeline
+from bot.api import health, staff, webhook
+from bot.channels import api as chat_api
+from bot.conversation.pipeline import ChatPipeline
+from bot.http import BodySizeLimit, SecurityHeaders
+from bot.outbox.worker import OutboxWorker
 from bot.services import Services, build_services
 from bot.settings import Settings, get_settings
 
@@ -24,51 +28,88 @@ def configure_logging() -> None:
     """Our loggers at INFO (ids, levels, counts: never patient text); chatty libraries at WARNING."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO, and a webhook URL can carry a secret.
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "faiss"):
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "faiss", "twilio.http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the app; `services` may be given ready-made (tests), otherwise they are built at start-up."""
     configure_logging()
+    settings = services.settings if services is not None else (settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ready = services or build_services(settings or get_settings())
+        ready = services or build_services(settings)
         services_module.install(ready)
         app.state.services = ready
         app.state.pipeline = ChatPipeline(ready)
         outbox = OutboxWorker.from_services(ready)
         outbox.start(ready.settings.outbox_poll_seconds)
-        unsubscribe = ready.escalations.subscribe(outbox.wake)
+        unsubscribe = ready.outbox.subscribe(outbox.wake)
+        log.info("clinic app ready")
         yield
         unsubscribe()
         await outbox.stop()
         await ready.rasa.close()
 
+    docs = bool(settings.docs_enabled)
     app = FastAPI(
         title="Microneedling patient assistant",
         description="Patient questions before and after microneedling, answered from the clinic's guidance.",
-        version="0.1.0",
+        version="0.2.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
     )
-    app.include_router(chat.router)
+    app.include_router(chat_api.router)
+    app.include_router(health.router)
     app.include_router(webhook.router)
-    app.include_router(conversations.router)
     app.include_router(staff.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["content-type", "x-session-token"],
+            expose_headers=["retry-after"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
+    # Outermost: before anything reads. Rasa's action calls carry the conversation's events.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={"/webhook": 4_000_000})
     return app
 
 
 async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
     # Say which field is wrong without echoing the patient's text back into logs or responses.
     problems = [
-        {"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]} for e in error.errors()
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "problem": _problem(e)}
+        for e in error.errors()
     ]
     return JSONResponse({"detail": "invalid request", "problems": problems}, status_code=422)
 
 
+def _problem(error: dict) -> str:
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type", "").startswith("date"):
+        return f"{message}; dates are written YYYY-MM-DD"
+    return message
+
+
+async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    detail = error.detail if isinstance(error.detail, str) else "request refused"
+    return JSONResponse(
+        {"detail": detail, "problems": []},
+        status_code=error.status_code,
+        headers=getattr(error, "headers", None),
+    )
+
+
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.error("unexpected error on %s: %s", request.url.path, type(error).__name__, exc_info=error)
-    return JSONResponse({"detail": "internal error; please call the clinic"}, status_code=500)
+    return JSONResponse({"detail": "internal error; please call the clinic", "problems": []}, status_code=500)

@@ -9,19 +9,27 @@ from pydantic import BaseModel, Field
 
 Kind = Literal["answer", "fallback", "escalation", "smalltalk", "handoff"]
 TriageLevel = Literal["none", "routine", "urgent", "emergency"]
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
 
 class ChatRequest(BaseModel):
     session_id: str | None = Field(
-        default=None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="null starts a new session"
+        default=None,
+        max_length=64,
+        pattern=SESSION_ID_PATTERN,
+        description="null starts a new session; otherwise the id the server issued, with its token in the "
+        "X-Session-Token header",
     )
-    text: str = Field(description="what the patient wrote")
-    treatment_date: date | None = Field(default=None, description="the day of the treatment, if known")
+    text: str = Field(max_length=8000, description="what the patient wrote")
+    treatment_date: date | None = Field(
+        default=None, description="the day of the treatment (YYYY-MM-DD), if known; not in the future"
+    )
 
 
 class Source(BaseModel):
     id: str
     title: str
+    version: int | None = None
 
 
 class Button(BaseModel):
@@ -38,13 +46,40 @@ class ChatMessage(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    session_id: str
+    session_id: str | None = Field(description="null only when the clinic's records could not be reached")
+    session_token: str | None = Field(
+        default=None, description="issued with a new session: send it as X-Session-Token with later requests"
+    )
     messages: list[ChatMessage]
+
+
+class Problem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    problems: list[Problem] = []
 
 
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
     rasa: bool
+    database: bool
     index_version: str
     index_passages: int
     embedding_model: str
+    learned_triage: bool
+    outbox_pending: int | None
+    outbox_oldest_pending_seconds: float | None
+    outbox_failed: int | None
+
+
+ERRORS = {
+    400: {"model": ErrorResponse, "description": "malformed request"},
+    401: {"model": ErrorResponse, "description": "missing, forged, expired or ended session token"},
+    413: {"model": ErrorResponse, "description": "request body too large"},
+    422: {"model": ErrorResponse, "description": "invalid field"},
+    429: {"model": ErrorResponse, "description": "too many requests"},
+}

@@ -1,7 +1,13 @@
-"""One settings object for the clinic app, read from the environment (prefix `ASSISTANT_`) or `.env`."""
+"""One settings object for the clinic app, read from the environment (prefix `ASSISTANT_`) or `.env`.
+
+Development and tests start with no configuration at all. `production` refuses to start unless every
+secret is real (not empty, not a placeholder) and at least one real staff alert channel with a real
+recipient is configured: otherwise a red flag would be "escalated" to nobody.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -11,30 +17,42 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
-PLACEHOLDER = "change-me"
+PLACEHOLDERS = {"", "change-me", "changeme", "secret", "placeholder", "todo"}
+DEMO_RECIPIENTS = ("+1555010", "@clinic.test", "@example.", "555-01", "5550100")
+SECRETS = ("action_token", "secret_key", "staff_token")
 
 
 class Settings(BaseSettings):
     """Everything that differs between a laptop, CI and a clinic's server."""
 
-    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=ROOT / ".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str = ""  # the address patients and providers use (e.g. https://chat.clinic.example)
     var_dir: Path = ROOT / "var"
     database_url: str = ""  # empty: SQLite file var/app.db
 
     # Rasa server (loopback only) and the shared secret it presents when calling our action endpoint.
-    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_port: int = 5005
+    rasa_url: str = ""  # empty: http://127.0.0.1:<rasa_port>
     rasa_timeout_seconds: float = 5.0
     action_token: str = ""
     rasa_session_turns: int = 20  # a new Rasa session (slots carried over) every N turns keeps turns fast
+    tracker_dialect: str = "sqlite"
+    tracker_url: str = ""
+    tracker_db: str = ""  # empty: var/rasa-tracker.db
+
+    # Signs session tokens; required in production (development keeps one in var/secret_key).
+    secret_key: str = ""
+    session_max_age_seconds: int = 30 * 24 * 3600
 
     # Knowledge base.
     articles_dir: Path = ROOT / "knowledge" / "articles"
     clinic_profile: Path = ROOT / "knowledge" / "clinic.yml"
     index_dir: Path = Path()  # empty: var/index
+    learned_dir: Path = Path()  # empty: var/learned (the learned triage layer)
     embedding_model: str = ""  # empty: the bundled all-MiniLM-L6-v2 weights
     # One thread per query embedding: on a small server the app shares its cores with Rasa, and torch's
     # default (all cores) made queries 10-20x slower whenever Rasa was busy.
@@ -42,12 +60,23 @@ class Settings(BaseSettings):
 
     # Input limits for every channel.
     max_message_chars: int = 2000
+    max_body_bytes: int = 16_384  # request bodies larger than this are refused before they are read
+    docs_enabled: bool | None = None  # /docs and /openapi.json; default: on except in production
+    cors_origins: str = ""  # comma-separated origins (the clinic's website) allowed to call the chat API
+    frame_ancestors: str = ""  # origins allowed to frame the app's pages (CSP frame-ancestors)
+
+    # Rate limits ("N/second|minute|hour"); storage memory:// or redis://host:port for several instances.
+    rate_limit_storage: str = "memory://"
+    rate_limit_per_client: str = "30/minute"
+    rate_limit_per_conversation: str = "15/minute"
+    rate_limit_global: str = "3000/minute"
+    rate_limit_new_sessions: str = "60/hour"
 
     # Staff API (admin) bearer token.
     staff_token: str = ""
 
-    # Escalation notifications to staff (bot/escalation). A channel is used only when it is configured;
-    # secrets come from the environment only. Development points these at the fakes (python -m bot.fakes).
+    # Escalation notifications to staff. A channel is used only when it is configured; secrets come from
+    # the environment only. Development points these at the fakes (python -m bot.fakes).
     on_call_phone: str = ""  # empty: the clinic profile's on_call_phone
     backup_phone: str = ""  # re-notified when an urgent escalation is not acknowledged in time
     staff_email: str = ""
@@ -65,40 +94,90 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_secret: SecretStr = SecretStr("")  # signs the JSON body (X-Assistant-Signature: sha256=...)
     notify_timeout_seconds: float = 10.0
-    escalation_dedupe_seconds: float = 600.0  # the same text in the same conversation: one escalation
-    escalation_renotify_seconds: float = 900.0  # unacknowledged urgent escalation -> backup contact
+    escalation_dedupe_seconds: float = 24 * 3600.0  # the same red flag in one conversation: one escalation
+    escalation_renotify_seconds: float = 900.0  # unacknowledged escalation -> backup contact
+    escalations_per_source: int = 5  # alerts per source and window; more are folded into the last one
+    escalation_source_window_seconds: float = 3600.0
     outbox_poll_seconds: float = 2.0
-    outbox_lease_seconds: float = 60.0  # a claimed notification is retried by others only after this
+    outbox_lease_seconds: float = 60.0  # a claimed message is retried by others only after this
     outbox_retry_base_seconds: float = 2.0
     outbox_retry_max_seconds: float = 300.0
     outbox_max_attempts: int = 15
 
     @model_validator(mode="after")
-    def _defaults_and_secrets(self) -> Settings:
+    def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'app.db'}"
+        if not self.rasa_url:
+            self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        if not self.tracker_db:
+            self.tracker_db = str(self.var_dir / "rasa-tracker.db")
         if self.index_dir == Path():
             self.index_dir = self.var_dir / "index"
-        for name in ("action_token", "staff_token"):
-            value = getattr(self, name)
-            if self.environment == "production" and value in ("", PLACEHOLDER):
-                raise ValueError(f"ASSISTANT_{name.upper()} must be set to a real secret in production")
-            if not value:
-                # Development and tests: a random secret per process is safe and needs no set-up.
-                setattr(self, name, secrets.token_urlsafe(24))
+        if self.learned_dir == Path():
+            self.learned_dir = self.var_dir / "learned"
+        if self.docs_enabled is None:
+            self.docs_enabled = self.environment != "production"
+        if self.environment != "production":
+            # Development and tests: a random secret per process is safe and needs no set-up (the launcher
+            # gives Rasa and the app the same one).
+            self.action_token = self.action_token or secrets.token_urlsafe(24)
+            self.staff_token = self.staff_token or secrets.token_urlsafe(24)
         return self
 
     @model_validator(mode="after")
-    def _notifier_secrets(self) -> Settings:
-        # A configured channel with a missing or placeholder secret would fail at the worst moment: refuse
-        # to start instead (production only; development uses the fakes).
+    def _production_is_real(self) -> Settings:
         if self.environment != "production":
             return self
+        problems = [f"ASSISTANT_{name.upper()}" for name in SECRETS if _placeholder(getattr(self, name))]
         needed = {"twilio_auth_token": self.twilio_account_sid, "webhook_secret": self.webhook_url}
-        for name, channel_setting in needed.items():
-            if channel_setting and getattr(self, name).get_secret_value() in ("", PLACEHOLDER):
-                raise ValueError(f"ASSISTANT_{name.upper()} must be set to a real secret in production")
+        problems += [
+            f"ASSISTANT_{name.upper()}"
+            for name, channel_setting in needed.items()
+            if channel_setting and _placeholder(getattr(self, name).get_secret_value())
+        ]
+        if problems:
+            raise ValueError(f"production needs real secrets: set {', '.join(problems)}")
+        if not self.real_alert_channels():
+            raise ValueError(
+                "production needs at least one staff alert channel with a real recipient: configure SMS "
+                "(ASSISTANT_TWILIO_* and ASSISTANT_ON_CALL_PHONE), e-mail (ASSISTANT_SMTP_*, "
+                "ASSISTANT_STAFF_EMAIL) or a webhook (ASSISTANT_WEBHOOK_URL, ASSISTANT_WEBHOOK_SECRET)"
+            )
         return self
+
+    def real_alert_channels(self) -> list[str]:
+        """The staff alert channels that are configured and point at a non-demo recipient."""
+        channels = []
+        if self.twilio_account_sid and self.twilio_from_number and _real(self.on_call_phone):
+            channels.append("sms")
+        if self.smtp_host and self.smtp_from and _real(self.staff_email):
+            channels.append("email")
+        if self.webhook_url and "127.0.0.1" not in self.webhook_url and "localhost" not in self.webhook_url:
+            channels.append("webhook")
+        return channels
+
+    def session_secret_key(self) -> str:
+        """The key that signs session tokens. Development keeps a random one in var/ across restarts."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+        key = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key)
+        return key
+
+
+def _placeholder(value: str) -> bool:
+    return value.strip().lower() in PLACEHOLDERS
+
+
+def _real(recipient: str) -> bool:
+    return bool(recipient) and not any(marker in recipient for marker in DEMO_RECIPIENTS)
 
 
 @lru_cache(maxsize=1)

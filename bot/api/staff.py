@@ -15,9 +15,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bot.api.deps import ServicesDep
+from bot.conversation import store
 from bot.escalation import handoff
-from bot.escalation.models import Escalation, HandoffMessage, StaffNotification, as_utc
-from bot.models import Conversation, UnansweredQuestion
+from bot.escalation.models import Escalation
+from bot.models import Conversation, Message, TriageReview, UnansweredQuestion, as_utc
+from bot.outbox.models import OutboxMessage
+from bot.outbox.worker import backlog
 
 _bearer = HTTPBearer(auto_error=False, description="the staff token (ASSISTANT_STAFF_TOKEN)")
 
@@ -43,7 +46,7 @@ StaffName = Annotated[str | None, Field(default=None, max_length=64, description
 
 class NotificationOut(BaseModel):
     channel: str
-    purpose: str
+    purpose: str  # alert | reminder
     status: str
     attempts: int
     delivered_at: datetime | None
@@ -53,11 +56,13 @@ class NotificationOut(BaseModel):
 class EscalationOut(BaseModel):
     id: int
     conversation_id: str
+    conversation_reference: str | None
     severity: str
     concepts: list[str]
     channel: str
     patient_text: str
     created_at: datetime
+    aggregated: int
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     notifications: list[NotificationOut]
@@ -76,7 +81,7 @@ class HandedOffConversation(BaseModel):
 
 class HandoffMessageOut(BaseModel):
     id: int
-    sender: Literal["patient", "staff"]
+    sender: Literal["patient", "assistant", "staff"]
     staff_name: str | None
     text: str
     created_at: datetime
@@ -109,7 +114,8 @@ def list_escalations(
     """Escalations, newest first, with the delivery state of their staff notifications."""
     rows = services.escalations.recent(None if status_filter == "all" else status_filter, limit)
     notifications = services.escalations.notifications([row.id for row in rows])
-    return [_escalation_out(row, notifications[row.id]) for row in rows]
+    references = _references(services, {row.conversation_id for row in rows})
+    return [_escalation_out(row, notifications[row.id], references.get(row.conversation_id)) for row in rows]
 
 
 @router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationOut)
@@ -120,7 +126,8 @@ def acknowledge(
     row = services.escalations.acknowledge(escalation_id, body.staff_name if body else None)
     if row is None:
         raise HTTPException(status_code=404, detail="no such escalation")
-    return _escalation_out(row, services.escalations.notifications([row.id])[row.id])
+    reference = _references(services, {row.conversation_id}).get(row.conversation_id)
+    return _escalation_out(row, services.escalations.notifications([row.id])[row.id], reference)
 
 
 @router.get("/conversations/handed-off", response_model=list[HandedOffConversation])
@@ -139,9 +146,9 @@ def handed_off_conversations(services: ServicesDep) -> list[HandedOffConversatio
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[HandoffMessageOut])
 def conversation_messages(conversation_id: ConversationId, services: ServicesDep) -> list[HandoffMessageOut]:
-    """What the patient wrote while handed off, and the staff replies, oldest first."""
+    """The conversation's messages (patient, assistant, staff), oldest first."""
     _require_conversation(services, conversation_id)
-    return [_message_out(message) for message in handoff.messages(services.db, conversation_id)]
+    return [_message_out(message) for message in store.messages(services.db, conversation_id)]
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=HandoffMessageOut, status_code=201)
@@ -189,21 +196,33 @@ def _require_conversation(services: ServicesDep, conversation_id: str) -> None:
             raise HTTPException(status_code=404, detail="no such conversation")
 
 
-def _escalation_out(row: Escalation, notifications: list[StaffNotification]) -> EscalationOut:
+def _references(services: ServicesDep, conversation_ids: set[str]) -> dict[str, str | None]:
+    with services.db.session() as session:
+        rows = session.execute(
+            select(Conversation.id, Conversation.reference).where(Conversation.id.in_(conversation_ids))
+        ).all()
+    return {conversation_id: reference for conversation_id, reference in rows}
+
+
+def _escalation_out(
+    row: Escalation, notifications: list[OutboxMessage], reference: str | None
+) -> EscalationOut:
     return EscalationOut(
         id=row.id,
         conversation_id=row.conversation_id,
+        conversation_reference=reference,
         severity=row.severity,
         concepts=row.concepts,
         channel=row.channel,
         patient_text=row.patient_text,
         created_at=as_utc(row.created_at),
+        aggregated=row.aggregated,
         acknowledged_at=row.acknowledged_at and as_utc(row.acknowledged_at),
         acknowledged_by=row.acknowledged_by,
         notifications=[
             NotificationOut(
                 channel=n.channel,
-                purpose=n.purpose,
+                purpose=n.kind,
                 status=n.status,
                 attempts=n.attempts,
                 delivered_at=n.delivered_at and as_utc(n.delivered_at),
@@ -214,11 +233,61 @@ def _escalation_out(row: Escalation, notifications: list[StaffNotification]) -> 
     )
 
 
-def _message_out(message: HandoffMessage) -> HandoffMessageOut:
+def _message_out(message: Message) -> HandoffMessageOut:
     return HandoffMessageOut(
         id=message.id,
         sender=message.sender,
         staff_name=message.staff_name,
         text=message.text,
         created_at=as_utc(message.created_at),
+    )
+
+
+class TriageReviewOut(BaseModel):
+    id: int
+    conversation_id: str
+    text: str
+    reason: str
+    level: str
+    created_at: datetime
+
+
+@router.get("/triage-reviews", response_model=list[TriageReviewOut])
+def triage_reviews(
+    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[TriageReviewOut]:
+    """Symptom reports triage could not place with confidence (the patient got safety-netting advice)."""
+    query = (
+        select(TriageReview)
+        .where(TriageReview.reviewed_at.is_(None))
+        .order_by(TriageReview.id.desc())
+        .limit(limit)
+    )
+    with services.db.session() as session:
+        rows = session.scalars(query).all()
+    return [
+        TriageReviewOut(
+            id=r.id,
+            conversation_id=r.conversation_id,
+            text=r.text,
+            reason=r.reason,
+            level=r.level,
+            created_at=as_utc(r.created_at),
+        )
+        for r in rows
+    ]
+
+
+class OutboxStatus(BaseModel):
+    pending: int
+    oldest_pending_seconds: float | None
+    failed: int
+
+
+@router.get("/outbox", response_model=OutboxStatus)
+def outbox_status(services: ServicesDep) -> OutboxStatus:
+    """How much is waiting to be sent, and for how long."""
+    waiting = backlog(services.db)
+    return OutboxStatus(
+        pending=waiting.pending, oldest_pending_seconds=waiting.oldest_pending_seconds, failed=waiting.failed
     )

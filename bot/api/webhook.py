@@ -1,13 +1,14 @@
 """Rasa's action endpoint: the Rasa server calls it to run the custom actions in actions/.
 
-The actions run in this process (rasa-sdk's ActionExecutor), next to the knowledge base they use.
+The actions run in this process (rasa-sdk's ActionExecutor), next to the knowledge base they use. The
+shared secret comes in the Authorization header and is checked before the body is read.
 """
 
 import hmac
+import json
 import logging
-from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import (
@@ -25,13 +26,26 @@ _executor = ActionExecutor()
 _executor.register_package("actions")
 
 
+def _authorised(request: Request, expected: str) -> bool:
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Bytes, so any header a client sends (non-ASCII included) compares without raising.
+    return hmac.compare_digest(token.encode("utf-8", "replace"), expected.encode())
+
+
 @router.post("/webhook")
-async def run_action(
-    services: ServicesDep, action_call: dict[str, Any] = Body(...), token: str = Query("")
-) -> JSONResponse:
+async def run_action(request: Request, services: ServicesDep) -> JSONResponse:
     """Run one custom action for Rasa; only Rasa knows the shared token."""
-    if not hmac.compare_digest(token, services.settings.action_token):
+    if not _authorised(request, services.settings.action_token):
         raise HTTPException(status_code=403, detail="bad action token")
+    try:
+        action_call = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HTTPException(status_code=400, detail="the body is not JSON") from error
+    if not isinstance(action_call, dict):
+        raise HTTPException(status_code=400, detail="the body is not a JSON object")
     try:
         result = await _executor.run(action_call)
     except ActionExecutionRejection as error:

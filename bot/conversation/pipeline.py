@@ -1,7 +1,9 @@
-"""The way a patient message travels: clean -> conversation -> triage -> Rasa -> reply.
+"""The way a patient message travels: clean -> triage -> conversation -> escalation -> Rasa -> reply.
 
-Every channel (chat API, SMS, WhatsApp) adapts its input to `IncomingMessage` and calls `ChatPipeline.handle`.
-Triage runs first, on every message, and its reply never depends on Rasa being up.
+Every channel (chat API, web widget, SMS, WhatsApp) turns its envelope into an `IncomingMessage` and calls
+`ChatPipeline.handle`. Triage runs first, on the cleaned text, before any I/O; everything after it is
+guarded, so whatever fails (the database, Rasa, the actions) the patient still gets the triage reply and
+the clinic's phone. Staff are said to be alerted only when the escalation was durably recorded.
 """
 
 from __future__ import annotations
@@ -9,48 +11,103 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
+import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.escalation.handoff import HANDOFF_BUTTON, record_patient_message, waiting_text
+from bot.conversation import store
+from bot.conversation.triage_reply import NOT_ESCALATED, EscalationOutcome, TriageReplies
 from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
-from bot.schemas import Button, ChatMessage, ChatResponse, Source
+from bot.schemas import Button, ChatMessage, Source
 from bot.services import Services
-from safety.reading.treatment_day import extract_treatment_date, treatment_day
-from safety.rules import TriageResult
+from safety.engine import Triage
+from safety.reading import extract_treatment_date, stated_day, treatment_day
+from safety.reading.answers import read_answer
+from safety.rules import RANK
 
 log = logging.getLogger(__name__)
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-ESCALATING_LEVELS = ("urgent", "emergency")
+# Control characters other than tab/newline, and lone surrogates (a client that cut an emoji in half).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")  # half an emoji: not encodable, so not storable either
+RASA_COMMAND = "/"
+# Put before patient text that starts with "/": Rasa would read it as an intent command, and it is text.
+TEXT_GUARD = "\u200b"
+HISTORY_MESSAGES = 8
+HISTORY_WINDOW = timedelta(hours=48)
+RED_FLAG_INTENT = "/EXTERNAL_red_flag"
+UNSURE_INTENT = "/EXTERNAL_unsure_report"
+STOP_CLARIFYING_INTENT = "/EXTERNAL_stop_clarifying"
 
 
 class BadMessage(ValueError):
-    """The message cannot be processed as it is; the text says why, in words a patient understands."""
+    """The message cannot be processed as it is; `reply` names the replies.yml text that says why."""
+
+    def __init__(self, reply: str, **values: object) -> None:
+        super().__init__(reply)
+        self.reply = reply
+        self.values = values
 
 
 @dataclass(frozen=True)
 class IncomingMessage:
     text: str
-    session_id: str | None = None
-    treatment_date: date | None = None
     channel: str = "api"
+    # Verified by the channel adapter (a session token, a signed webhook); None starts a new conversation.
+    conversation_id: str | None = None
+    treatment_date: date | None = None
+    source: str | None = None  # the client's address or the sender: rate limits and escalation caps
+    new_session_hash: str | None = None  # a new web/API conversation: the hash of its session secret
+    answer: bool = True  # False (rate-limited): triage, escalation and the safety reply only
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    conversation_id: str | None  # None only when the database could not be reached
+    messages: list[ChatMessage]
+    triage: Triage
+    created: bool = False
+    handed_off: bool = False
+
+
+@dataclass
+class _Context:
+    """What the conversation knows when the message arrives."""
+
+    conversation: Conversation
+    created: bool
+    day: int | None
+    history: list[str] = field(default_factory=list)
 
 
 def clean_text(text: str, max_chars: int) -> str:
-    """Strip control characters and surrounding blanks; refuse empty or over-long messages."""
-    cleaned = _CONTROL_CHARS.sub(" ", text).strip()
+    """Normalise what any client sends: Unicode NFC, no control characters or lone surrogates, trimmed.
+
+    The limit is checked before normalising (which could expand the text) and after it."""
+    if len(text) > max_chars * 2:
+        raise BadMessage("too_long", length=len(text), limit=max_chars)
+    text = _SURROGATES.sub(" ", text)
+    cleaned = _CONTROL_CHARS.sub(" ", unicodedata.normalize("NFC", text)).strip()
     if not cleaned:
-        raise BadMessage("The message is empty. Please type your question.")
+        raise BadMessage("empty_message")
     if len(cleaned) > max_chars:
-        raise BadMessage(f"The message is too long ({len(cleaned)} characters, the limit is {max_chars}).")
+        raise BadMessage("too_long", length=len(cleaned), limit=max_chars)
     return cleaned
+
+
+def replace_level(message: ChatMessage, level: str) -> ChatMessage:
+    """Every message of a reply carries the triage level the conversation has reached."""
+    return message if message.triage == level else message.model_copy(update={"triage": level})
+
+
+def for_rasa(text: str) -> str:
+    """Patient text is always text: never a Rasa command (`/restart`, `/ask_makeup`)."""
+    return TEXT_GUARD + text if text.lstrip().startswith(RASA_COMMAND) else text
 
 
 class ChatPipeline:
@@ -59,106 +116,325 @@ class ChatPipeline:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.turns = TurnCounter()
+        self.wording = TriageReplies(services.triage.protocol, services.replies, services.clinic)
 
-    async def handle(self, incoming: IncomingMessage) -> ChatResponse:
+    # --- the one entry point ----------------------------------------------------------------------------
+    async def handle(self, incoming: IncomingMessage) -> PipelineResult:
         services = self.services
         text = clean_text(incoming.text, services.settings.max_message_chars)
         today = services.today()
-        # In a thread: the commit waits for the disk, and the event loop keeps serving meanwhile.
-        conversation = await asyncio.to_thread(self._conversation, incoming, text, today)
-        day = treatment_day(conversation.treatment_date, today) if conversation.treatment_date else None
-
-        triage = services.detector.assess(text, day)
-        log.info(
-            "message conversation=%s channel=%s triage=%s", conversation.id, incoming.channel, triage.level
+        day = self._stated_day(incoming, text, today)
+        # 1. Triage on the text alone, before any I/O: whatever fails later, this reply stands.
+        triage = await self._triage(text, day)
+        # 2. The conversation: may fail (database locked, full, gone).
+        try:
+            context = await asyncio.to_thread(self._open_conversation, incoming, text, today)
+        except Exception as error:  # noqa: BLE001 - the patient still gets the triage reply
+            log.error("conversation unavailable channel=%s: %s", incoming.channel, type(error).__name__)
+            return await self._without_conversation(incoming, text, triage)
+        conversation = context.conversation
+        # 3. The same message read again with what the conversation knows: the treatment day, the
+        # earlier messages, and the answer to a clarifying question the assistant asked.
+        triage = await self._triage_in_context(text, triage, day, context)
+        outcome = (
+            await self._escalate(conversation.id, triage, text, incoming)
+            if triage.escalates
+            else NOT_ESCALATED
         )
-
-        messages: list[ChatMessage] = []
-        if triage.level in ESCALATING_LEVELS:
-            await self._escalate(conversation.id, text, triage, incoming.channel)
-            offer = [] if conversation.handed_off else [Button(**HANDOFF_BUTTON)]
-            messages.append(
-                ChatMessage(text=triage.reply or "", kind="escalation", triage=triage.level, buttons=offer)
-            )
+        log.info(
+            "message conversation=%s channel=%s triage=%s escalation=%s",
+            conversation.reference,
+            incoming.channel,
+            triage.level,
+            outcome.status,
+        )
+        # When the red flag was in an earlier message and staff already know, this message gets its own
+        # answer rather than the same instruction again; the triage field keeps the conversation's level.
+        spoken = triage
+        if outcome.status == "duplicate" and RANK[triage.message_level] < RANK[triage.level]:
+            spoken = replace(triage, level=triage.message_level, reply=None, signs=())
         if conversation.handed_off:
-            # Staff have this conversation: keep the message for them instead of answering automatically.
-            await asyncio.to_thread(record_patient_message, services.db, conversation.id, text)
-            waiting = ChatMessage(text=waiting_text(services.clinic), kind="handoff", triage=triage.level)
-            messages.append(waiting)
-            return ChatResponse(session_id=conversation.id, messages=messages)
+            messages = await self._while_handed_off(conversation, text, spoken, outcome)
+        else:
+            messages = await self._converse(context, text, spoken, outcome, incoming)
+        messages = [replace_level(message, triage.level) for message in messages]
+        await self._remember(conversation.id, triage, text, messages)
+        return PipelineResult(conversation.id, messages, triage, context.created, conversation.handed_off)
 
-        metadata = {
+    # --- triage -------------------------------------------------------------------------------------------
+    def _stated_day(self, incoming: IncomingMessage, text: str, today: date) -> int | None:
+        """The treatment day from the request or the message; never raises, whatever the text."""
+        if incoming.treatment_date is not None:
+            return treatment_day(incoming.treatment_date, today)
+        try:
+            return stated_day(text, today)
+        except Exception as error:  # noqa: BLE001 - a day the reader cannot read is an unknown day
+            log.error("treatment day not read: %s", type(error).__name__)
+            return None
+
+    async def _triage(self, text: str, day: int | None, history: list[str] | None = None) -> Triage:
+        engine = self.services.triage
+        try:
+            triage = await asyncio.to_thread(engine.assess, text, day)
+            if history:
+                conversation = await asyncio.to_thread(engine.assess_conversation, [*history, text], day)
+                triage = triage.raised_by(conversation)
+            return triage
+        except Exception as error:  # noqa: BLE001 - unsure, so the patient gets safety-netting advice
+            log.error("triage failed: %s", type(error).__name__)
+            return Triage("none", unsure=True, layers={"error": "none"})
+
+    async def _triage_in_context(
+        self, text: str, first: Triage, first_day: int | None, context: _Context
+    ) -> Triage:
+        conversation = context.conversation
+        triage = first
+        if context.day != first_day:
+            # The conversation knows a different treatment day: the message is read again with it.
+            triage = await self._triage(text, context.day, context.history)
+        elif context.history:
+            conversation_layer = await asyncio.to_thread(
+                self.services.triage.assess_conversation, [*context.history, text], context.day
+            )
+            triage = first.raised_by(conversation_layer)
+        question = conversation.pending_question
+        if question and read_answer(text, triage.language) == "yes":
+            asked = next((q for q in self.services.triage.protocol.questions if q.id == question), None)
+            if asked is not None:
+                sign = self.services.triage.protocol.sign(asked.sign)
+                answered = Triage(
+                    sign.severity,
+                    (sign.id,),
+                    self.services.triage.reply_for(sign.id),
+                    language=triage.language,
+                    layers={"clarifying": sign.severity},
+                )
+                triage = triage.raised_by(answered)
+        return triage
+
+    # --- the conversation row -------------------------------------------------------------------------
+    def _open_conversation(self, incoming: IncomingMessage, text: str, today: date) -> _Context:
+        try:
+            return self._find_or_start(incoming, text, today)
+        except IntegrityError:
+            # Two first messages of one new conversation raced to create it; the other one won.
+            return self._find_or_start(incoming, text, today)
+
+    def _find_or_start(self, incoming: IncomingMessage, text: str, today: date) -> _Context:
+        services = self.services
+        history: list[str] = []
+        if incoming.conversation_id is not None:
+            history = store.recent_patient_texts(
+                services.db, incoming.conversation_id, HISTORY_MESSAGES - 1, HISTORY_WINDOW
+            )
+        with services.db.session() as session:
+            conversation = (
+                session.get(Conversation, incoming.conversation_id) if incoming.conversation_id else None
+            )
+            created = conversation is None
+            if conversation is None:
+                conversation = store.new_conversation(incoming.channel, incoming.new_session_hash)
+                session.add(conversation)
+            known = conversation.treatment_date is not None
+            # Once the date is known, only a message that names the treatment again may change it.
+            stated = incoming.treatment_date or extract_treatment_date(text, today, explicit_only=known)
+            if stated and stated <= today and stated != conversation.treatment_date:
+                conversation.treatment_date = stated
+            session.flush()
+            session.expunge(conversation)
+        # While staff have the conversation, the patient's messages are for them.
+        store.add_message(services.db, conversation.id, "patient", text, for_staff=conversation.handed_off)
+        day = store.treatment_day_of(conversation, today)
+        return _Context(conversation, created, day, history)
+
+    async def _without_conversation(
+        self, incoming: IncomingMessage, text: str, triage: Triage
+    ) -> PipelineResult:
+        """The database is unavailable: the triage reply, an escalation to the spool, the clinic's phone."""
+        outcome = NOT_ESCALATED
+        if triage.escalates:
+            conversation_id = incoming.conversation_id or store.new_conversation(incoming.channel).id
+            outcome = await self._escalate(conversation_id, triage, text, incoming)
+        messages = self._triage_messages(triage, outcome, handed_off=False)
+        messages.append(self._unavailable(triage))
+        return PipelineResult(None, messages, triage)
+
+    # --- escalation -----------------------------------------------------------------------------------
+    async def _escalate(
+        self, conversation_id: str, triage: Triage, text: str, incoming: IncomingMessage
+    ) -> EscalationOutcome:
+        """Record the escalation before Rasa is asked, so neither a slow nor a stopped Rasa can lose it."""
+        try:
+            recorded = await asyncio.to_thread(
+                self.services.escalations.record,
+                conversation_id,
+                triage.level,
+                triage.signs,
+                incoming.channel,
+                text,
+                incoming.source,
+            )
+        except Exception as error:  # noqa: BLE001 - the patient must still get the protocol reply
+            log.error("escalation not recorded: %s", type(error).__name__)
+            return EscalationOutcome("failed", False)
+        return EscalationOutcome(recorded.status, recorded.alerted)
+
+    # --- replies -------------------------------------------------------------------------------------------
+    def _triage_messages(
+        self, triage: Triage, outcome: EscalationOutcome, handed_off: bool
+    ) -> list[ChatMessage]:
+        """The pipeline's own triage messages (Rasa's actions send the same words when Rasa is up)."""
+        if triage.escalates:
+            return [self.wording.for_escalation(triage, outcome, handed_off)]
+        if triage.unsure:
+            return [self.wording.safety_net(triage)]
+        if triage.level == "routine" and triage.reply:
+            return [self.wording.for_routine(triage)]
+        return []
+
+    async def _while_handed_off(
+        self, conversation: Conversation, text: str, triage: Triage, outcome: EscalationOutcome
+    ) -> list[ChatMessage]:
+        """Staff have this conversation (the message was kept for them); triage still speaks first."""
+        messages = [
+            m for m in self._triage_messages(triage, outcome, handed_off=True) if m.kind == "escalation"
+        ]
+        messages.append(
+            ChatMessage(
+                text=self.services.replies.text("handoff_waiting", triage.language),
+                kind="handoff",
+                triage=triage.level,
+            )
+        )
+        return messages
+
+    async def _converse(
+        self,
+        context: _Context,
+        text: str,
+        triage: Triage,
+        outcome: EscalationOutcome,
+        incoming: IncomingMessage,
+    ) -> list[ChatMessage]:
+        conversation = context.conversation
+        replies = self.services.replies
+        if triage.language != "en":
+            # Rasa and the articles are English: triage has spoken; say so in the patient's language.
+            notice = ChatMessage(
+                text=replies.text("other_language", triage.language), kind="fallback", triage=triage.level
+            )
+            return [*self._triage_messages(triage, outcome, handed_off=False), notice]
+        metadata = self._metadata(conversation, triage, outcome, incoming)
+        pending = conversation.pending_question
+        answered = read_answer(text, triage.language) if pending else None
+        # An emergency gets its one instruction only: no article may muddy "call 911 now"; and a "yes" to a
+        # clarifying question that raised a red flag has nothing more to answer.
+        answer_text = (
+            incoming.answer and triage.level != "emergency" and not (triage.escalates and answered == "yes")
+        )
+        answers: list[ChatMessage] = []
+        try:
+            turn = self.turns.count(conversation.id)
+            if starts_rasa_session(turn, self.services.settings.rasa_session_turns):
+                await self.services.rasa.send(conversation.id, "/session_start", metadata)
+            if pending and answered is None:
+                # The patient moved on instead of answering the clarifying question.
+                await self.services.rasa.send(conversation.id, STOP_CLARIFYING_INTENT, metadata)
+            if triage.escalates:
+                answers += await self._ask_rasa(conversation.id, RED_FLAG_INTENT, metadata, triage)
+            if answer_text:
+                answers += await self._ask_rasa(conversation.id, for_rasa(text), metadata, triage)
+            if triage.unsure and not pending and incoming.answer:
+                answers += await self._ask_rasa(conversation.id, UNSURE_INTENT, metadata, triage)
+        except RasaUnavailable as error:
+            log.warning("rasa unavailable conversation=%s error=%s", conversation.reference, error)
+            return [*self._triage_messages(triage, outcome, handed_off=False), self._unavailable(triage)]
+        return self._with_triage_first(answers, triage, outcome, incoming)
+
+    def _with_triage_first(
+        self,
+        answers: list[ChatMessage],
+        triage: Triage,
+        outcome: EscalationOutcome,
+        incoming: IncomingMessage,
+    ) -> list[ChatMessage]:
+        """Whatever Rasa said, the red-flag instruction comes first and the safety reply is there."""
+        ours = self._triage_messages(triage, outcome, handed_off=False)
+        if triage.escalates:
+            answers = [a for a in answers if a.kind != "escalation"]
+            answers = [ours[0], *answers]
+        elif triage.unsure and not any(a.kind == "escalation" for a in answers):
+            answers = [*ours, *answers]
+        elif triage.level == "routine" and not any(a.kind == "answer" for a in answers):
+            # The protocol's reassurance is better than "I don't know" for an expected effect.
+            answers = [*ours, *(a for a in answers if a.kind != "fallback")]
+        if not incoming.answer:
+            answers.append(
+                ChatMessage(
+                    text=self.services.replies.text("slow_down"), kind="fallback", triage=triage.level
+                )
+            )
+        return answers or [self._unavailable(triage)]
+
+    async def _ask_rasa(
+        self, sender: str, text: str, metadata: dict[str, Any], triage: Triage
+    ) -> list[ChatMessage]:
+        raw = await self.services.rasa.send(sender, text, metadata)
+        shaped = [shape_rasa_message(message, triage.level) for message in raw]
+        return [message for message in shaped if message is not None]
+
+    def _metadata(
+        self,
+        conversation: Conversation,
+        triage: Triage,
+        outcome: EscalationOutcome,
+        incoming: IncomingMessage,
+    ) -> dict[str, Any]:
+        return {
             "treatment_date": conversation.treatment_date.isoformat()
             if conversation.treatment_date
             else None,
-            "triage": {"level": triage.level, "concepts": triage.concepts},
+            "stage": conversation.stage,
             "channel": incoming.channel,
+            "triage": {
+                "level": triage.level,
+                "concepts": list(triage.signs),
+                "unsure": triage.unsure,
+                "language": triage.language,
+                "escalation": outcome.status,
+                "alerted": outcome.alerted,
+            },
         }
-        turn = self.turns.count(conversation.id)
-        messages += await self._ask_rasa(conversation.id, turn, text, metadata, triage)
-        return ChatResponse(session_id=conversation.id, messages=messages)
 
-    async def _escalate(self, conversation_id: str, text: str, triage: TriageResult, channel: str) -> None:
-        """Record the escalation before Rasa is asked, so neither a slow nor a stopped Rasa can lose it."""
-        try:
-            record = self.services.escalations.record
-            await asyncio.to_thread(record, conversation_id, triage.level, triage.concepts, channel, text)
-        except Exception as error:  # noqa: BLE001 - the patient must still get the protocol reply
-            # The class name only: database errors can quote the patient's text as a parameter.
-            log.error("escalation not recorded conversation=%s: %s", conversation_id, type(error).__name__)
-
-    def _conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
-        """Find or start the conversation and update its treatment date."""
-        try:
-            return self._update_conversation(incoming, text, today)
-        except IntegrityError:
-            # Two first messages of one new session raced to create it; the other one won: use that row.
-            return self._update_conversation(incoming, text, today)
-
-    def _update_conversation(self, incoming: IncomingMessage, text: str, today: date) -> Conversation:
-        with self.services.db.session() as session:
-            conversation = session.get(Conversation, incoming.session_id) if incoming.session_id else None
-            known = conversation is not None and conversation.treatment_date is not None
-            # Once the date is known, only a message that names the treatment again may change it.
-            stated = extract_treatment_date(text, today, explicit_only=known) or incoming.treatment_date
-            if stated and stated > today:
-                stated = None  # a future date is an appointment, not a treatment that happened
-            if conversation is None:
-                conversation = Conversation(
-                    id=incoming.session_id or uuid.uuid4().hex, channel=incoming.channel, handed_off=False
-                )
-                session.add(conversation)
-            if stated and stated != conversation.treatment_date:
-                conversation.treatment_date = stated
-            return conversation
-
-    async def _ask_rasa(
-        self, sender: str, turn: int, text: str, metadata: dict[str, Any], triage: TriageResult
-    ) -> list[ChatMessage]:
-        try:
-            if starts_rasa_session(turn, self.services.settings.rasa_session_turns):
-                await self.services.rasa.send(sender, "/session_start", metadata)
-            raw = await self.services.rasa.send(sender, text, metadata)
-        except RasaUnavailable as error:
-            log.warning("rasa unavailable conversation=%s error=%s", sender, error)
-            return [self._unavailable_message(triage)]
-        replies = [shape_rasa_message(message, triage.level) for message in raw]
-        replies = [reply for reply in replies if reply is not None]
-        if triage.level == "routine" and not any(reply.kind == "answer" for reply in replies):
-            # The protocol's reassurance is better than "I don't know" for an expected effect.
-            replies = [r for r in replies if r.kind != "fallback"]
-            replies.insert(0, ChatMessage(text=triage.reply or "", kind="answer", triage="routine"))
-        return replies or [self._unavailable_message(triage)]
-
-    def _unavailable_message(self, triage: TriageResult) -> ChatMessage:
-        clinic = self.services.clinic
-        text = (
-            f"Sorry, I can't answer questions right now. Please call {clinic.name} at {clinic.phone} "
-            f"({clinic.hours})."
-        )
-        if triage.level == "routine" and triage.reply:
-            text = f"{triage.reply} {text}"
+    def _unavailable(self, triage: Triage) -> ChatMessage:
+        text = self.services.replies.text("unavailable", triage.language)
         return ChatMessage(text=text, kind="fallback", triage=triage.level)
+
+    async def _remember(
+        self, conversation_id: str, triage: Triage, text: str, messages: list[ChatMessage]
+    ) -> None:
+        """Keep the replies (with the article versions they quoted) and put unsure reports up for review."""
+        db = self.services.db
+
+        def write() -> None:
+            for message in messages:
+                sources = [source.model_dump() for source in message.sources] or None
+                store.add_message(
+                    db,
+                    conversation_id,
+                    "assistant",
+                    message.text,
+                    kind=message.kind,
+                    triage=message.triage,
+                    sources=sources,
+                )
+            if triage.unsure:
+                store.add_review(db, conversation_id, text, "unsure", triage.level)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception as error:  # noqa: BLE001 - the patient has the reply; the record is best effort
+            log.error("reply not recorded: %s", type(error).__name__)
 
 
 class TurnCounter:
@@ -200,7 +476,7 @@ def shape_rasa_message(message: dict[str, Any], triage_level: str) -> ChatMessag
         return ChatMessage(
             text=custom["text"],
             kind=custom.get("kind", "answer"),
-            triage=triage_level,
+            triage=custom.get("triage", triage_level) if custom.get("kind") == "escalation" else triage_level,
             sources=[Source(**source) for source in custom.get("sources", [])],
             buttons=[Button(**button) for button in custom.get("buttons", [])],
         )

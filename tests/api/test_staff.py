@@ -30,10 +30,18 @@ def client(services: Services) -> Iterator[TestClient]:
         yield client
 
 
+SESSIONS: dict[str, str] = {}  # conversation id -> its session token
+
+
 def patient_says(client: TestClient, text: str, session_id: str | None = None) -> str:
-    response = client.post("/api/chat", json={"text": text, "session_id": session_id})
+    """A message in a new (or the given) patient session; returns its conversation id."""
+    headers = {"X-Session-Token": SESSIONS[session_id]} if session_id else {}
+    response = client.post("/api/chat", json={"text": text, "session_id": session_id}, headers=headers)
     assert response.status_code == 200
-    return response.json()["session_id"]
+    reply = response.json()
+    if reply.get("session_token"):
+        SESSIONS[reply["session_id"]] = reply["session_token"]
+    return reply["session_id"]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +70,11 @@ def test_escalations_are_listed_with_the_patient_text_and_notification_state(cli
 
     [listed] = client.get("/admin/escalations", headers=STAFF).json()
     assert listed["conversation_id"] == session
-    assert (listed["severity"], listed["concepts"], listed["channel"]) == ("urgent", ["infection"], "api")
+    assert (listed["severity"], listed["concepts"], listed["channel"]) == (
+        "urgent",
+        ["local_infection"],
+        "api",
+    )
     assert listed["patient_text"] == URGENT_TEXT
     assert listed["acknowledged_at"] is None
     assert listed["created_at"].endswith(("+00:00", "Z"))
@@ -108,12 +120,15 @@ def test_staff_reply_and_hand_back(client, services) -> None:
 
     patient_says(client, "thanks, it is still red", session)
     transcript = client.get(f"/admin/conversations/{session}/messages", headers=STAFF).json()
-    assert [(m["sender"], m["text"]) for m in transcript] == [
+    assert [(m["sender"], m["text"]) for m in transcript if m["sender"] != "assistant"] == [
+        ("patient", "hello"),
         ("staff", "Hi, Dana here."),
         ("patient", "thanks, it is still red"),
     ]
-    polled = client.get(f"/api/conversations/{session}/messages").json()
-    assert [m["text"] for m in polled["messages"]] == ["Hi, Dana here."]
+    polled = client.get(
+        f"/api/conversations/{session}/messages", headers={"X-Session-Token": SESSIONS[session]}
+    )
+    assert [m["text"] for m in polled.json()["messages"] if m["sender"] == "staff"] == ["Hi, Dana here."]
 
     back = client.post(
         f"/admin/conversations/{session}/hand-back", headers=STAFF, json={"staff_name": "Dana"}

@@ -7,25 +7,23 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from tests.patient import Patient, reply_text
+
 pytestmark = pytest.mark.e2e
 
 
-def chat(product, text: str, session_id: str | None = None, treatment_date: date | None = None) -> dict:
-    body = {"text": text, "session_id": session_id}
-    if treatment_date:
-        body["treatment_date"] = treatment_date.isoformat()
-    response = httpx.post(f"{product.url}/api/chat", json=body, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
+def patient(product) -> Patient:
+    return Patient(httpx.Client(base_url=product.url, timeout=30))
 
 
-def reply_text(reply: dict) -> str:
-    return " ".join(message["text"] for message in reply["messages"]).lower()
+def chat(product, text: str, treatment_date: date | None = None) -> dict:
+    """One message from a new patient."""
+    return patient(product).says(text, treatment_date)
 
 
 def test_makeup_question_is_answered_from_an_article(product) -> None:
     reply = chat(product, "can I wear makeup tomorrow?")
-    assert reply["session_id"]
+    assert reply["session_id"] and reply["session_token"]
     answers = [m for m in reply["messages"] if m["kind"] == "answer"]
     assert answers, reply
     assert answers[0]["sources"], "an answer always cites its article"
@@ -60,14 +58,11 @@ def test_out_of_scope_question_gets_a_fallback_with_the_clinic_phone(product) ->
 def test_treatment_day_is_remembered_for_the_conversation(product) -> None:
     today = date.today()
     tuesday = today - timedelta(days=((today.weekday() - 1) % 7) or 7)
-    first = chat(product, "hi, I had my microneedling done on Tuesday")
-    session = first["session_id"]
-    assert tuesday.strftime("%A") in " ".join(m["text"] for m in first["messages"]) or first["messages"]
+    someone = patient(product)
+    assert someone.says("hi, I had my microneedling done on Tuesday")["messages"]
 
     day = (today - tuesday).days
-    follow_up = chat(product, "is it normal that my face is still red?", session_id=session)
-    assert follow_up["session_id"] == session
-    text = reply_text(follow_up)
+    text = reply_text(someone.says("is it normal that my face is still red?"))
     if day <= 4:
         assert "sunburn" in text
     else:
@@ -76,7 +71,7 @@ def test_treatment_day_is_remembered_for_the_conversation(product) -> None:
 
 def test_treatment_date_from_the_api_is_used(product) -> None:
     nine_days_ago = date.today() - timedelta(days=9)
-    reply = chat(product, "why is my skin still red?", treatment_date=nine_days_ago)
+    reply = chat(product, "why is my skin still red?", nine_days_ago)
     assert "sunburn" not in reply_text(reply) or "not" in reply_text(reply)
 
 
@@ -120,9 +115,10 @@ def test_rasa_down_still_gives_a_clear_message_then_recovers(product) -> None:
 
 
 def test_a_long_conversation_keeps_its_treatment_date_across_rasa_sessions(product) -> None:
-    session = chat(product, "I had microneedling 2 days ago")["session_id"]
+    someone = patient(product)
+    someone.says("I had microneedling 2 days ago")
     for question in ("can I use sunscreen?", "when can I work out again?", "how many sessions will I need?"):
-        reply = chat(product, question, session_id=session)
+        reply = someone.says(question)
         assert any(m["kind"] == "answer" for m in reply["messages"]), reply
-    text = reply_text(chat(product, "is it normal that my skin is red?", session_id=session))
+    text = reply_text(someone.says("is it normal that my skin is red?"))
     assert "sunburn" in text
