@@ -20,7 +20,7 @@ RASA_INPUTS := config.yml domain.yml requirements/rasa.lock $(shell find data -n
 MODEL := $(MODEL_DIR)/$(shell cat $(RASA_INPUTS) | sha256sum | cut -c1-16).tar.gz
 export ASSISTANT_RASA_MODEL := $(abspath $(MODEL))
 
-.PHONY: help setup model index run test test-fast eval bench lint clean
+.PHONY: help setup setup-browser model index run test test-fast eval bench lint clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,7 +39,10 @@ index: setup ## Build a new knowledge index version now (the app also builds one
 run: setup model ## Set up everything and start the assistant on http://127.0.0.1:8000
 	@$(PY) -m bot.launcher --model $(MODEL)
 
-test: setup model ## Set up, lint and run every test (unit, actions, Rasa, end to end)
+setup-browser: ## Also install Debian's chromium and the npm test tools for the browser tests
+	@scripts/setup.sh --browser
+
+test: setup-browser model ## Set up, lint and run every test (unit, actions, Rasa, end to end, browser)
 	@$(PY) -m ruff check --quiet .
 	@$(PY) -m pytest
 

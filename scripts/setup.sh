@@ -58,5 +58,31 @@ MSG
   echo "$stamp" > "$dir/.installed"
 }
 
+# The browser tests drive Debian's chromium (never a downloaded browser) and inject axe-core from npm.
+ensure_browser() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "error: the browser tests need Debian's ${missing[*]} (apt-get install ${missing[*]})" >&2
+      exit 1
+    fi
+    echo "Installing ${missing[*]} from Debian for the browser tests ..."
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+      || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
+  fi
+  if [ ! -f node_modules/.installed ] || [ "$(cat node_modules/.installed)" != "$(sha256sum package-lock.json | cut -c1-16)" ]; then
+    echo "Installing the browser-test tools from npm (axe-core) ..."
+    npm ci --no-audit --no-fund --silent
+    sha256sum package-lock.json | cut -c1-16 > node_modules/.installed
+  fi
+}
+
 ensure_venv "$RASA_VENV" 3.10 requirements/rasa.lock
 ensure_venv "$APP_VENV" 3.11 requirements/app.lock
+if [ "${1:-}" = "--browser" ]; then
+  ensure_browser
+fi
