@@ -18,8 +18,29 @@ HARD_STOPS = {".", "!", "?", ";", ":", "(", ")", "..."}
 CONJUNCTIONS = {"and", "y", "&"}
 NEGATION_SCOPE = 8  # words a "no"/"not" reaches forward
 # A negation inside a symptom's own words belongs to the symptom ("can not breathe", "no puedo respirar").
-INNER_NEGATIONS = {"not", "no", "nao", "pas", "ne", "nunca", "never"}
+INNER_NEGATIONS = {"not", "no", "nao", "pas", "ne", "nunca", "never", "sem", "sin", "sans", "without"}
 AFTER_NEGATION_REACH = 4  # words between a symptom and "fine"/"gone"
+LITTLE_WORDS = {"in", "a", "an", "the", "any", "of", "on", "en", "un", "una", "um", "uma", "de", "le", "la"}
+WH_WORDS = {"what", "how", "when", "why", "which", "who", "where"}
+# after a question word, these (and the auxiliaries of `interrogatives`) make it a question
+WH_FOLLOWERS = {
+    *("long", "much", "many", "often", "soon", "bad", "common", "normal", "likely", "to", "about", "else"),
+    *(
+        "kind",
+        "sort",
+        "type",
+        "happens",
+        "happened",
+        "causes",
+        "helps",
+        "works",
+        "if",
+        "am",
+        "has",
+        "have",
+        "had",
+    ),
+}
 
 
 @dataclass
@@ -61,6 +82,7 @@ class MessageReading:
         self.clauses: list[Clause] = []
         self.clause_of = [0] * len(doc)
         self._split_clauses()
+        self.segment_of = self._segments()
         self._mark_clauses()
         self._anchored = self._anchored_sentences()
         self._figure_tokens = self._tokens_of("figures_of_speech")
@@ -91,6 +113,16 @@ class MessageReading:
         if len(self.doc):
             self.clauses.append(Clause(start, len(self.doc), self.sentence_of[start]))
 
+    def _segments(self) -> list[int]:
+        """Per token, its segment: sentences, split again where the message turns ("but", "however")."""
+        turns = {m.start for m in self._matches("clause_breaks")}
+        segments, segment = [], 0
+        for i in range(len(self.doc)):
+            if i > 0 and (self.sentence_of[i] != self.sentence_of[i - 1] or i in turns):
+                segment += 1
+            segments.append(segment)
+        return segments
+
     def _first_word(self, clause: Clause) -> tuple[int, str] | None:
         fillers = set(self._reading["fillers"])
         for i in range(clause.start, clause.end):
@@ -100,17 +132,22 @@ class MessageReading:
             return i, word
         return None
 
+    def _starts_like_question(self, clause: Clause, interrogatives: set[str]) -> bool:
+        """ "is it ...", "can I ...", "how long ...", "where is ..."; but not "where they put the cream,
+        the skin burns" or "when I woke up": a question word opens a question only before a verb."""
+        first = self._first_word(clause)
+        if first is None or first[1] not in interrogatives:
+            return False
+        following = self._lower[first[0] + 1] if first[0] + 1 < len(self.doc) else ""
+        if following == "not":
+            return False
+        return first[1] not in WH_WORDS or following in interrogatives or following in WH_FOLLOWERS
+
     def _mark_clauses(self) -> None:
         interrogatives = set(self._reading["interrogatives"])
         for clause in self.clauses:
             ends_with_question = any(self._lower[i] == "?" for i in range(clause.start, clause.end))
-            first = self._first_word(clause)
-            starts_like_question = (
-                first is not None
-                and first[1] in interrogatives
-                and not (first[0] + 1 < len(self.doc) and self._lower[first[0] + 1] == "not")
-            )
-            clause.interrogative = ends_with_question or starts_like_question
+            clause.interrogative = ends_with_question or self._starts_like_question(clause, interrogatives)
         uncertain = self._tokens_of("uncertainty")
         for m in self._matches("hypothetical"):
             if m.start in uncertain:
@@ -121,12 +158,28 @@ class MessageReading:
             begins = m.start if self._lower[m.start] in ("if", "si") else clause.start
             if clause.hypothetical_from is None or begins < clause.hypothetical_from:
                 clause.hypothetical_from = begins
+        self._conditional_questions()
+        counted = self._tokens_of("not_history")
         for flag in ("hearsay", "history"):
             for m in self._matches(flag):
+                if flag == "history" and any(i in counted for i in range(m.start, m.end)):
+                    continue
                 setattr(self.clauses[self.clause_of[m.start]], flag, True)
         for m in self._matches("present_time"):
             self.clauses[self.clause_of[m.start]].present = True
         self._carry_stories_forward()
+
+    def _conditional_questions(self) -> None:
+        """A sentence that opens with "if ..." and then asks is hypothetical as a whole: "if I get a fever
+        of 38 after, is that an infection?" ("if I press it, pus comes out" still reports)."""
+        openers = {"if", "si", "se"}
+        for previous, clause in zip(self.clauses, self.clauses[1:], strict=False):
+            if clause.sentence != previous.sentence or previous.hypothetical_from is None:
+                continue
+            opens_sentence = previous.start == 0 or self.sentence_of[previous.start - 1] != previous.sentence
+            first = self._first_word(previous)
+            if opens_sentence and first is not None and first[1] in openers and clause.interrogative:
+                clause.hypothetical_from = clause.start
 
     def _carry_stories_forward(self) -> None:
         """Someone else's story or a past episode goes on in the clauses after it ("my friend got an
@@ -138,10 +191,11 @@ class MessageReading:
         for previous, clause in zip(self.clauses, self.clauses[1:], strict=False):
             if clause.sentence != previous.sentence or clause.present or clause.start in breaks:
                 continue
+            # The patient speaking for themselves ends someone else's story, not their own past one
+            # ("ages ago, like 2010, I passed out at a piercing shop").
             first = self._first_word(clause)
-            if first is not None and first[1] in subjects:
-                continue
-            clause.hearsay = clause.hearsay or previous.hearsay
+            if first is None or first[1] not in subjects:
+                clause.hearsay = clause.hearsay or previous.hearsay
             clause.history = clause.history or previous.history
 
     def _anchored_sentences(self) -> set[int]:
@@ -212,8 +266,15 @@ class MessageReading:
         return False
 
     def negated_right_before(self, match: Match) -> bool:
-        """A negation just before the match ("not in a group", "no en grupito"): it says the opposite."""
-        return any(cue.end == match.start for cue in self._pre_cues.values())
+        """A negation just before the match, maybe across little words ("not in a group", "no en grupito",
+        "not a big patch"): it says the opposite."""
+        for cue in self._pre_cues.values():
+            i = cue.end
+            while i < match.start and self._lower[i] in LITTLE_WORDS:
+                i += 1
+            if i == match.start and cue.end <= match.start:
+                return True
+        return False
 
     def is_negated(self, match: Match) -> bool:
         content = set(match.content)

@@ -185,7 +185,12 @@ class TriageEngine:
             "signs": list(triage.signs),
             "unsure": triage.unsure,
             "language": triage.language,
-            "rules": {"level": rules.level, "signs": list(rules.signs), "about_health": rules.about_health},
+            "rules": {
+                "level": rules.level,
+                "signs": list(rules.signs),
+                "about_health": rules.about_health,
+                "because": [f"{sign}: {words}" for sign, words in rules.evidence],
+            },
             "reported_words": rules.reported_text,
             "learned": None
             if learned is None

@@ -9,7 +9,7 @@ and the numbers of the message (temperatures, via `safety.reading`). The highest
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spacy.tokens import Doc
@@ -38,18 +38,17 @@ class RuleFinding:
     reported: bool | None
     about_health: bool = True  # the message names a body part, a treatment or a health word
     reported_text: str = ""  # the words of the message that report something current (for the learned layer)
+    evidence: tuple[tuple[str, str], ...] = ()  # (sign, words of the message) behind each sign, for `explain`
 
     def emergencies_only(self, protocol: Protocol) -> RuleFinding:
         """The finding without its urgent and expected signs: for messages that are not about health at
         all ("the paint is peeling off my fence"), where everyday words are not symptoms."""
         kept = tuple(s for s in self.signs if protocol.sign(s).severity == "emergency")
-        return RuleFinding(
-            "emergency" if kept else "none", kept, self.reported, self.about_health, self.reported_text
-        )
+        return replace(self, level="emergency" if kept else "none", signs=kept)
 
     def nothing(self) -> RuleFinding:
         """The finding without any sign (a message that is not about health at all)."""
-        return RuleFinding("none", (), self.reported, self.about_health, self.reported_text)
+        return replace(self, level="none", signs=())
 
 
 NOTHING = RuleFinding("none", (), None, False)
@@ -101,7 +100,12 @@ class RuleLayer:
             return RuleFinding("none", (), reported, about_health, reported_text)
         signs.sort(key=lambda s: -RANK[s.severity])  # stable: protocol order within a severity
         ids = tuple(dict.fromkeys(s.id for s in signs))
-        return RuleFinding(signs[0].severity, ids, reported, about_health, reported_text)
+        evidence = tuple(
+            (sign.id, doc[m.start : m.end].text)
+            for sign in fired
+            for m in self._evidence(sign, found, reading)
+        )
+        return RuleFinding(signs[0].severity, ids, reported, about_health, reported_text, evidence)
 
     def reported_text(self, text: str) -> str:
         """The words of `text` that report something current (what the learned layer reads)."""
@@ -180,6 +184,11 @@ class RuleLayer:
     ) -> bool:
         return any(self._rule_met(rule, found, reading, day, facts) for rule in sign.rules)
 
+    def _evidence(self, sign: Sign, found: dict[str, list[Match]], reading: MessageReading) -> list[Match]:
+        """The counted matches of a fired sign's patterns (what `explain` shows a clinician)."""
+        elements = [element for rule in sign.rules for element in rule.any + rule.all]
+        return list(dict.fromkeys(m for element in elements for m in self._valid(element, found, reading)))
+
     @staticmethod
     def _valid(
         element: tuple[str, ...], found: dict[str, list[Match]], reading: MessageReading
@@ -187,19 +196,27 @@ class RuleLayer:
         return [m for pattern in element for m in found.get(pattern, []) if reading.counts(m)]
 
     @staticmethod
-    def _unless_sentences(
+    def _unless_segments(
         rule: Rule, found: dict[str, list[Match]], reading: MessageReading, facts: set[str]
     ) -> set[int]:
-        """Sentences an `unless` pattern rules out (a fact rules out the whole message); a negated one
-        rules nothing out ("not in a group")."""
+        """Segments (a sentence, or its part before or after a "but") an `unless` pattern rules out: its
+        own and the earlier ones of its sentence, since what a patient says after a turn is the newer news
+        ("it was going down but now it is puffier again": the "going down" does not cancel "puffier").
+        A fact rules out the whole message; a negated `unless` rules nothing out ("not in a group")."""
         if facts.intersection(rule.unless):
-            return set(reading.sentence_of)
-        return {
-            reading.sentence_of[m.start]
-            for pattern in rule.unless
-            for m in found.get(pattern, [])
-            if not reading.negated_right_before(m)
-        }
+            return set(reading.segment_of)
+        blocked: set[int] = set()
+        for pattern in rule.unless:
+            for m in found.get(pattern, []):
+                if reading.negated_right_before(m):
+                    continue
+                sentence, segment = reading.sentence_of[m.start], reading.segment_of[m.start]
+                blocked.update(
+                    reading.segment_of[i]
+                    for i in range(len(reading.segment_of))
+                    if reading.sentence_of[i] == sentence and reading.segment_of[i] <= segment
+                )
+        return blocked
 
     def _rule_met(
         self,
@@ -211,33 +228,37 @@ class RuleLayer:
     ) -> bool:
         if not rule.applies_on(day):
             return False
-        blocked = self._unless_sentences(rule, found, reading, facts)
-        everything_blocked = bool(blocked) and blocked >= set(reading.sentence_of)
+        blocked = self._unless_segments(rule, found, reading, facts)
+        everything_blocked = bool(blocked) and blocked >= set(reading.segment_of)
+
+        def unblocked(element: tuple[str, ...]) -> list[Match]:
+            return [
+                m
+                for m in self._valid(element, found, reading)
+                if reading.segment_of[m.content[0]] not in blocked
+            ]
+
         for element in rule.any:
             if facts.intersection(element) and not everything_blocked:
                 return True
-            if any(
-                reading.sentence_of[m.content[0]] not in blocked for m in self._valid(element, found, reading)
-            ):
+            if unblocked(element):
                 return True
         if not rule.all:
             return False
         # A fact belongs to the whole message: it satisfies its item in any sentence.
-        per_item: list[list[Match] | None] = []
+        per_item: list[list[Match]] = []
         for element in rule.all:
             if facts.intersection(element):
-                per_item.append(None)
+                if everything_blocked:
+                    return False
                 continue
-            matches = self._valid(element, found, reading)
+            matches = unblocked(element)
             if not matches:
                 return False
             per_item.append(matches)
         if rule.within == "message":
             return not blocked
-        sentence_sets = [
-            {reading.sentence_of[m.content[0]] for m in matches} for matches in per_item if matches
-        ]
-        if not sentence_sets:
-            return not blocked
-        shared = set.intersection(*sentence_sets) - blocked
-        return bool(shared)
+        if not per_item:
+            return True
+        sentence_sets = [{reading.sentence_of[m.content[0]] for m in matches} for matches in per_item]
+        return bool(set.intersection(*sentence_sets))

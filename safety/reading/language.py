@@ -4,13 +4,16 @@ Short messages defeat statistical detectors, so this is a vote of function words
 per language (the words that carry no meaning of their own and that every message has: articles, pronouns,
 prepositions, "is", "my", "I have"), plus the writing system for languages that do not use the Latin alphabet.
 English wins ties and unclear cases: most patients write English, and a wrong "not English" verdict would
-withhold an answer.
+withhold an answer. A message whose longer words are mostly English words (the embedding model's vocabulary)
+is English whatever its short words say ("a bit dizzy, face red as expected, no rash" has "a", "as", "no").
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from safety.reading.normalise import english_words
 
 # Words frequent in patient messages of each language and rare in the others (accents stripped).
 _WORDS: dict[str, frozenset[str]] = {
@@ -74,6 +77,7 @@ _SCRIPTS = (
 )
 _WORD = re.compile(r"[a-z]+")
 MIN_EVIDENCE = 2
+ENGLISH_SHARE = 0.6  # of the words of three letters or more
 
 
 def _fold(text: str) -> str:
@@ -109,6 +113,10 @@ def detect_language(text: str) -> str:
         return by_script
     words = _WORD.findall(_fold(text))
     if not words:
+        return "en"
+    longer = [w for w in words if len(w) >= 3]
+    vocabulary = english_words()
+    if vocabulary and longer and sum(w in vocabulary for w in longer) >= ENGLISH_SHARE * len(longer):
         return "en"
     scores = {
         language: sum(1 for w in words if w in vocabulary and w not in _SHARED)

@@ -24,11 +24,12 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
         (r"\b(do|does|did|is|are|was|were|has|have|had|could|would|should|must|need)n'?t\b", r"\1 not"),
         (r"\bi'?m\b", "i am"),
         (r"\bi'?ve\b", "i have"),
-        (r"\bi'll\b", "i will"),
+        (r"\b(i|you|he|she|it|we|they|that)'ll\b", r"\1 will"),
         (r"\bi'?d\b", "i would"),
         (r"\b(it|that|there|what|she|he|who|where)'s\b", r"\1 is"),
         (r"\b(that|there|what|where|she)s\b", r"\1 is"),
         (r"\b(you|they|we)'?re\b", r"\1 are"),
+        (r"\b(?:outta|outa)\b", "out of"),
         (r"\bw/o\b", "without"),
         (r"\bw/", "with "),
         (r"\bb/c\b", "because"),
@@ -86,7 +87,11 @@ _PAST_YEAR = re.compile(
 )
 
 
-_ASKED_AND_DENIED = re.compile(r"\b(\w+)\s*\?\s*(?:no|nope|non|nao|nada)\b[.!,]?")
+# A one- or two-word label asked and denied: "Fever? No." ("is it swollen? No problem breathing" is not one).
+_ASKED_AND_DENIED = re.compile(
+    r"(?:^|(?<=[.!?,;]))\s*(\w+(?: \w+)?)\s*\?\s*(no|nope|non|nao|nada|none|gone|fine|normal)\s*(?:[.!,;]|$)"
+)
+_DENIALS = {"no", "nope", "non", "nao", "nada", "none"}
 
 
 def _past_year(match: re.Match[str]) -> str:
@@ -94,7 +99,8 @@ def _past_year(match: re.Match[str]) -> str:
 
 
 _REPEATS = re.compile(r"([a-z])\1{2,}")
-_DIGIT_LETTER = re.compile(r"(\d)(?!(?:st|nd|rd|th)\b)([a-z])")
+# "3days" -> "3 days", but ordinals ("2nd") and decades ("the 90s") stay whole.
+_DIGIT_LETTER = re.compile(r"(\d)(?!(?:st|nd|rd|th)\b)(?<!0(?=s\b))([a-z])")
 _LETTER_DIGIT = re.compile(r"([a-z])(\d)")
 _WORD_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z0-9])")
 _DASHES = re.compile(r"\s+-+\s+|[\u2012-\u2015]")
@@ -131,7 +137,9 @@ def normalise_text(text: str) -> str:
     text = _DEGREE.sub(r"\1 degrees ", text)
     text = _PAST_YEAR.sub(_past_year, text)
     # "Fever? No. Pus? No." is a list of denials.
-    text = _ASKED_AND_DENIED.sub(lambda m: f" no {m.group(1)} . ", text)
+    text = _ASKED_AND_DENIED.sub(
+        lambda m: f" no {m.group(1)} . " if m.group(2) in _DENIALS else f" {m.group(1)} {m.group(2)} . ", text
+    )
     text = _REPEATS.sub(r"\1\1", text)
     text = _DASHES.sub(" , ", text)
     text = _WORD_HYPHEN.sub(" ", text)
@@ -372,6 +380,8 @@ class TypoCorrector:
         for key in _deletes(word) | {word}:
             candidates |= self._index.get(key, set())
         results = {target for target in candidates if target[0] == word[0] and _within_one_edit(word, target)}
-        # Several protocol words one edit away ("hivs": hives? hips?) is a guess too far.
-        stems = {stem(target) for target in results}
-        return results.pop() if len(stems) == 1 else None
+        # Several protocol words one edit away ("hivs": hives? hips?) is a guess too far, unless only one of
+        # them is the word with a letter left out, the commonest slip ("bruse": bruise, not brune).
+        if len({stem(target) for target in results}) > 1:
+            results = {target for target in results if word in _deletes(target)}
+        return results.pop() if len({stem(target) for target in results}) == 1 else None

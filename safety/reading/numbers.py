@@ -22,16 +22,18 @@ BARE_CELSIUS = (37.5, 43.0)
 BARE_FAHRENHEIT = (99.5, 109.4)
 
 _NUMBER = r"(\d{2,3}(?:[.,]\d{1,2})?)"
+# "temp", "temps", "temperature" and its common misspellings ("temprature", "tempreture", "tempature").
+_TEMPERATURE_WORD = r"temps?|temp[a-z]{0,3}tures?"
 _UNIT_AFTER = re.compile(
     _NUMBER + r"\s*(?:(c|celsius|centigrade|f|fahrenheit)\b|(degrees?|deg|grados?|degres?|graus?)\b)"
 )
 _WORD_BEFORE = re.compile(
-    r"\b(?:temp|temps|temperature|temperatures|temperatura|fever|feverish|fiebre|fievre|febre|thermometer|"
+    r"\b(?:" + _TEMPERATURE_WORD + r"|temperatura|fever|feverish|fiebre|fievre|febre|thermometer|"
     r"termometro|thermometre|running|reads?|reading|said|says|showed|shows|hit|hits|of|at|is|was|de|a|um|uma|"
     r"spiked to|up to|around|about)\s+(?:a\s+|an\s+|of\s+|at\s+|is\s+|was\s+|de\s+)?" + _NUMBER + r"\b"
 )
 _TEMPERATURE_WORDS = re.compile(
-    r"\b(?:temp|temps|temperature|temperatura|fever|feverish|fiebre|fievre|febre|thermometer|termometro|"
+    r"\b(?:" + _TEMPERATURE_WORD + r"|temperatura|fever|feverish|fiebre|fievre|febre|thermometer|termometro|"
     r"thermometre|calentura|febril|febrile)\b"
 )
 _BARE_DECIMAL = re.compile(
