@@ -152,6 +152,7 @@ async def conversation_messages(
                     kind=row.kind or ("handoff" if row.sender == "staff" else "answer"),
                     triage=row.triage or "none",
                     sources=row.sources or [],
+                    alerted=row.alerted,
                     created_at=as_utc(row.created_at),
                 )
                 for row in rows
