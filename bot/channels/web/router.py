@@ -7,7 +7,7 @@ else (`RateLimits.read`), like every public endpoint checks who is calling.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -41,16 +41,27 @@ def _allowed(services: Services, client: str) -> None:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def demo_page(request: Request, services: ServicesDep, client: ClientDep) -> HTMLResponse:
-    """A demo clinic website with the widget on it, embedded exactly as a clinic would embed it."""
+async def demo_page(
+    request: Request,
+    services: ServicesDep,
+    client: ClientDep,
+    color: Annotated[str | None, Query(pattern=r"^#[0-9A-Fa-f]{6}$")] = None,
+    position: Annotated[Literal["left", "right"], Query()] = "right",
+    name: Annotated[str | None, Query(max_length=60)] = None,
+    lang: Annotated[str | None, Query(max_length=35, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+) -> HTMLResponse:
+    """A demo clinic website with the widget on it, embedded exactly as a clinic would embed it. The query
+    previews the embed options: `?color=%23aa3377&position=left&name=Birchwood&lang=es`."""
     _allowed(services, client)
     clinic = services.clinic
+    embed = {"position": position, "color": color, "clinic-name": name, "language": lang}
     page = TEMPLATES.get_template("demo.html").render(
         clinic=clinic,
         clinic_phone_uri=tel_uri(clinic.phone),
         emergency_uri=tel_uri(clinic.emergency_number),
         script_url=request.url_for("widget_asset", name="widget.js").path,
         style_url=request.url_for("widget_asset", name="demo.css").path,
+        embed={key: value for key, value in embed.items() if value},
     )
     policy = content_security_policy(services.settings.frame_ancestors)
     headers = {"Cache-Control": "no-cache", "Content-Security-Policy": f"{policy}; {DEMO_EXTRA_CSP}"}

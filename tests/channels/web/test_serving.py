@@ -177,3 +177,15 @@ def test_reads_have_their_own_allowance_with_the_friendly_slow_down(make_client)
     # Polling never used the patient's message allowance: two more messages still go through.
     someone.says("can I wear makeup?")
     someone.says("and sunscreen?")
+
+
+def test_the_demo_page_previews_the_embed_options_safely(client) -> None:
+    page = client.get("/", params={"color": "#aa3377", "position": "left", "name": '"><script>x()</script>'})
+
+    assert page.status_code == 200
+    [tag] = re.findall(r"<script\b[^>]*>", page.text)
+    assert 'data-color="#aa3377"' in tag and 'data-position="left"' in tag
+    assert "&#34;&gt;&lt;script&gt;x()&lt;/script&gt;" in tag, "a name is an attribute value, escaped"
+    for bad in ({"color": "red"}, {"position": "top"}, {"lang": "en;x"}):
+        refused = client.get("/", params=bad)
+        assert refused.status_code == 422 and refused.json()["problems"]

@@ -33,7 +33,6 @@
   var api = new URL(given.api || data.api || "../", here); // the app's root: /widget/widget.js -> /
   var STORE = "clinic-assistant:" + api.origin + api.pathname;
   var LEVEL = { none: 0, routine: 1, urgent: 2, emergency: 3 };
-  var reducedMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)");
 
   var config; // from /widget/config
   var ui = {}; // the elements
@@ -200,7 +199,7 @@
     item.appendChild(who);
     var body = el("div", "ca-text");
     var sources = message.sources || [];
-    var citations = {};
+    var citations = Object.create(null); // no inherited keys: a paragraph "constructor" is text
     sources.forEach(function (source) {
       citations[t("citation", { title: source.title })] = source;
     });
@@ -221,7 +220,7 @@
     item.appendChild(body);
     if (sources.length) {
       // The article the answer quotes, as its footnote (the API's own "Source: <title>" line).
-      var notes = el("footer", "ca-sources");
+      var notes = el("div", "ca-sources");
       (cited.length
         ? cited
         : sources.map(function (source) {
@@ -264,8 +263,13 @@
   }
 
   function scrollToEnd() {
-    var behavior = reducedMotion && reducedMotion.matches ? "auto" : "smooth";
-    ui.log.scrollTo({ top: ui.log.scrollHeight, behavior: behavior });
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  /* Scroll so that `item` starts at the top of the conversation (or as far as it goes): a long answer is
+   * read from its first line, with the question just above it. */
+  function reveal(item) {
+    ui.log.scrollTop = Math.min(item.offsetTop - 12, ui.log.scrollHeight - ui.log.clientHeight);
   }
 
   function greet() {
@@ -312,7 +316,7 @@
     var mine = renderMessage({ sender: "patient", text: text });
     typing(true);
     scrollToEnd();
-    post(text, true)
+    post(text, mine, true)
       .then(function (outcome) {
         if (outcome.kind === "answered") return;
         mine.classList.add("ca-unanswered");
@@ -328,12 +332,12 @@
         state.busy = false;
         ui.send.disabled = false;
         schedulePoll();
-        scrollToEnd();
+        reveal(mine);
       });
   }
 
   /* One message to the API; what became of it (answered, or the text to show instead). */
-  function post(text, mayRestart) {
+  function post(text, mine, mayRestart) {
     var body = { session_id: state.session ? state.session.id : null, text: text };
     return request("POST", "api/chat", body).then(
       function (result) {
@@ -348,6 +352,8 @@
             renderMessage(message);
           });
           noteTriage(messages);
+          // Staff have the conversation now: look for their replies often, not only now and then.
+          if (messages.some(function (message) { return message.kind === "handoff"; })) state.handedOff = true;
           return { kind: "answered" };
         }
         if (result.status === 401 && mayRestart) {
@@ -355,7 +361,9 @@
           keepSession(null);
           resetConversation();
           renderNotice(t("session_restarted"), "ca-problem");
-          return post(text, false);
+          ui.log.appendChild(mine);
+          typing(true);
+          return post(text, mine, false);
         }
         var detail = reply && typeof reply.detail === "string" ? reply.detail : "";
         if (result.status === 429) return { kind: "refused", text: detail || t("slow_down"), restore: true };
@@ -414,9 +422,11 @@
   }
 
   function poll() {
-    if (!state.session) return;
+    var asked = state.session;
+    if (!asked) return;
     request("GET", conversationPath("/messages?after=" + state.lastId)).then(
       function (result) {
+        if (state.session !== asked) return; // the chat was ended or restarted meanwhile
         if (result.status === 401) {
           keepSession(null);
           resetConversation();
@@ -434,8 +444,7 @@
           state.lastId = Math.max(state.lastId, message.id);
           // The patient's own messages and the assistant's replies came with POST /api/chat.
           if (message.sender !== "staff" || ui.log.querySelector('[data-id="' + message.id + '"]')) return;
-          renderMessage(message);
-          scrollToEnd();
+          reveal(renderMessage(message));
           if (!state.open) markUnread();
         });
         schedulePoll();
