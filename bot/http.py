@@ -84,19 +84,29 @@ class BodySizeLimit:
                 await _refuse(send, 413, f"the request body is larger than {max_bytes} bytes")
 
 
+def ancestors_of(frame_ancestors: str) -> str:
+    """The CSP `frame-ancestors` sources from the comma-separated setting; nobody when it is empty."""
+    ancestors = " ".join(origin.strip() for origin in frame_ancestors.split(",") if origin.strip())
+    return ancestors or "'none'"
+
+
+def content_security_policy(frame_ancestors: str = "") -> str:
+    """The policy on everything the app serves: only its own scripts, styles and connections."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"form-action 'self'; frame-ancestors {ancestors_of(frame_ancestors)}"
+    )
+
+
 class SecurityHeaders:
     """Headers on every response: no sniffing, no framing except by the clinic's site, a strict CSP, and no
     caching of anything that can hold patient data."""
 
     def __init__(self, app: ASGIApp, frame_ancestors: str = "") -> None:
         self.app = app
-        ancestors = " ".join(origin.strip() for origin in frame_ancestors.split(",") if origin.strip())
-        self.frame_ancestors = ancestors or "'none'"
-        self.csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-            f"form-action 'self'; frame-ancestors {self.frame_ancestors}"
-        )
+        self.frame_ancestors = ancestors_of(frame_ancestors)
+        self.csp = content_security_policy(frame_ancestors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    limit: str | None = None  # which limit was hit: client | conversation | global | sessions
+    limit: str | None = None  # which limit was hit: client | conversation | global | sessions | reads
 
 
 def _key(value: str) -> str:
@@ -36,6 +36,7 @@ class RateLimits:
         per_conversation: str,
         overall: str,
         new_sessions: str,
+        reads_per_client: str = "240/minute",
     ) -> None:
         self._limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_url))
         self._items: dict[str, RateLimitItem] = {
@@ -43,6 +44,7 @@ class RateLimits:
             "conversation": parse(per_conversation),
             "global": parse(overall),
             "sessions": parse(new_sessions),
+            "reads": parse(reads_per_client),
         }
 
     @classmethod
@@ -53,6 +55,7 @@ class RateLimits:
             settings.rate_limit_per_conversation,
             settings.rate_limit_global,
             settings.rate_limit_new_sessions,
+            settings.rate_limit_reads_per_client,
         )
 
     def message(self, client: str | None, conversation_id: str | None) -> Verdict:
@@ -66,6 +69,11 @@ class RateLimits:
 
     def new_session(self, client: str | None) -> Verdict:
         return self._hit([("sessions", _key(client or "unknown"))])
+
+    def read(self, client: str | None) -> Verdict:
+        """Count one read (a page, the widget's files and texts, a poll for new messages): a budget of its
+        own, so polling never eats into the messages a patient may send."""
+        return self._hit([("reads", _key(client or "unknown"))])
 
     def _hit(self, checks: list[tuple[str, str]]) -> Verdict:
         for name, key in checks:

@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from bot import services as services_module
 from bot.api import health, staff, webhook
 from bot.channels import api as chat_api
+from bot.channels.web import router as web_widget
 from bot.conversation.pipeline import ChatPipeline
 from bot.http import BodySizeLimit, SecurityHeaders
 from bot.outbox.worker import OutboxWorker
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(webhook.router)
     app.include_router(staff.router)
+    # --- web chat widget: the demo clinic page at /, the script, styles and texts under /widget ---
+    app.include_router(web_widget.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -66,6 +66,8 @@ class Message(Base):
     # True for a patient message staff should see (written while handed off); replies the patient sees.
     for_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # An urgent or emergency reply: whether staff were alerted (the widget says so only when they were).
+    alerted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class UnansweredQuestion(Base):

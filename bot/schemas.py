@@ -43,6 +43,11 @@ class ChatMessage(BaseModel):
     triage: TriageLevel = "none"
     sources: list[Source] = []
     buttons: list[Button] = []
+    alerted: bool | None = Field(
+        default=None,
+        description="urgent and emergency messages: whether clinic staff have been durably alerted "
+        "(null for every other message)",
+    )
 
 
 class ChatResponse(BaseModel):

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # Staff API (admin) bearer token.
     staff_token: str = ""
 
+    # --- web chat widget (bot/channels/web, docs/widget.md) ---
+    # Reads (the widget's script, styles and texts, and its polling for staff replies) have their own
+    # per-client limit, so a widget waiting for staff never uses up the patient's message allowance.
+    rate_limit_reads_per_client: str = "240/minute"
+    widget_poll_seconds: float = 3.0  # how often the open widget asks for staff replies during a handoff
+    widget_idle_poll_seconds: float = 20.0  # ... and otherwise (staff may take a conversation over)
+
     # Escalation notifications to staff. A channel is used only when it is configured; secrets come from
     # the environment only. Development points these at the fakes (python -m bot.fakes).
     on_call_phone: str = ""  # empty: the clinic profile's on_call_phone

@@ -75,6 +75,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         "ASSISTANT_LEARNED_DIR": str(learned_cache()),
         "ASSISTANT_RATE_LIMIT_PER_CLIENT": "100000/minute",
         "ASSISTANT_RATE_LIMIT_NEW_SESSIONS": "100000/hour",
+        "ASSISTANT_RATE_LIMIT_READS_PER_CLIENT": "100000/minute",  # pages, widget files, polling
         "ASSISTANT_ESCALATIONS_PER_SOURCE": "1000",
     }
     settings = Settings(

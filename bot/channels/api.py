@@ -133,7 +133,8 @@ async def conversation_messages(
     """The conversation's messages with an id above `after` (0 for all), oldest first: the widget shows
     the conversation again after a reload and polls here for staff replies during a handoff."""
     conversation_id = await verified(services, token, session_id)
-    if not services.limits.message(client, None).allowed:
+    # Reads have their own allowance: a widget polling for staff replies must not use up the messages.
+    if not services.limits.read(client).allowed:
         raise _refused(429, services.replies.text("slow_down"), {"Retry-After": "30"})
 
     def read() -> ConversationMessages:
@@ -152,6 +153,7 @@ async def conversation_messages(
                     kind=row.kind or ("handoff" if row.sender == "staff" else "answer"),
                     triage=row.triage or "none",
                     sources=row.sources or [],
+                    alerted=row.alerted,
                     created_at=as_utc(row.created_at),
                 )
                 for row in rows

@@ -427,6 +427,7 @@ class ChatPipeline:
                     kind=message.kind,
                     triage=message.triage,
                     sources=sources,
+                    alerted=message.alerted,
                 )
             if triage.unsure:
                 store.add_review(db, conversation_id, text, "unsure", triage.level)

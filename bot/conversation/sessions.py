@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from bot.db import Database
 from bot.models import Conversation, utcnow
@@ -43,11 +45,27 @@ def new_session() -> NewSession:
     return NewSession(secret, hash_secret(secret))
 
 
+def _signer_on(clock: Callable[[], float]) -> type[TimestampSigner]:
+    """A token signer that reads the time from `clock`: issuing stamps it, verifying measures the age."""
+
+    class ClockedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock())
+
+    return ClockedSigner
+
+
 class Sessions:
-    def __init__(self, db: Database, secret_key: str, max_age_seconds: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        secret_key: str,
+        max_age_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.max_age = max_age_seconds
-        self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT)
+        self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT, signer=_signer_on(clock))
 
     def token(self, conversation_id: str, session: NewSession) -> str:
         return self._serializer.dumps({"c": conversation_id, "s": session.secret})

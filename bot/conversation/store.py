@@ -49,6 +49,7 @@ def add_message(
     sources: list[dict] | None = None,
     staff_name: str | None = None,
     for_staff: bool = False,
+    alerted: bool | None = None,
 ) -> Message:
     with db.session() as session:
         message = Message(
@@ -60,6 +61,7 @@ def add_message(
             sources=sources,
             staff_name=staff_name,
             for_staff=for_staff,
+            alerted=alerted,
             created_at=utcnow(),
         )
         session.add(message)

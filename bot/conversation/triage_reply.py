@@ -45,6 +45,7 @@ class TriageReplies:
             kind="escalation",
             triage=triage.level,
             buttons=offer,
+            alerted=outcome.alerted,
         )
 
     def for_routine(self, triage: Triage) -> ChatMessage:
