@@ -8,9 +8,13 @@ import socket
 import statistics
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import httpx
+
 from bot.launcher import Product
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ASSISTANT_SHARED_DIR", ROOT.parent / "shared"))
@@ -22,23 +26,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Every measured patient comes from 127.0.0.1: the per-client limits and the per-source escalation cap
+# would measure themselves, so they are lifted (the bench's flood section sets its own).
+MEASURING_ENV = {
+    "ASSISTANT_ENVIRONMENT": "test",
+    "ASSISTANT_RATE_LIMIT_PER_CLIENT": "1000000/minute",
+    "ASSISTANT_RATE_LIMIT_PER_CONVERSATION": "1000000/minute",
+    "ASSISTANT_RATE_LIMIT_GLOBAL": "1000000/minute",
+    "ASSISTANT_RATE_LIMIT_NEW_SESSIONS": "1000000/hour",
+    "ASSISTANT_RATE_LIMIT_READS_PER_CLIENT": "1000000/minute",
+    "ASSISTANT_ESCALATIONS_PER_SOURCE": "1000000",
+}
+
+
 @contextlib.contextmanager
-def running_product() -> Iterator[Product]:
-    """Both real processes with a throwaway var/ folder; stopped on exit."""
+def running_product(extra_env: dict[str, str] | None = None, measuring: bool = True) -> Iterator[Product]:
+    """Both real processes (and the notification fakes) with a throwaway var/ folder; stopped on exit.
+
+    `measuring`: lift the per-client limits (every measured patient is 127.0.0.1); False keeps the real ones.
+    """
     model = Path(os.environ["ASSISTANT_RASA_MODEL"])
     with tempfile.TemporaryDirectory(prefix="assistant-") as var_dir:
-        product = Product(
-            model=model,
-            port=free_port(),
-            rasa_port=free_port(),
-            var_dir=Path(var_dir),
-            extra_env={"ASSISTANT_ENVIRONMENT": "test"},
+        settings = Settings(
+            _env_file=None, environment="test", port=free_port(), rasa_port=free_port(), var_dir=Path(var_dir)
         )
+        learned = Path(os.environ.get("ASSISTANT_LEARNED_DIR", model.parent / "learned"))
+        env = {**(MEASURING_ENV if measuring else {"ASSISTANT_ENVIRONMENT": "test"})}
+        env |= {"ASSISTANT_LEARNED_DIR": str(learned), **(extra_env or {})}
+        product = Product(model=model, settings=settings, extra_env=env)
         try:
             product.start(log_dir=Path(var_dir))
             yield product
         finally:
             product.stop()
+
+
+class Chat:
+    """One patient's conversation through `/api/chat`, keeping the session token the server issues."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.session_id: str | None = None
+        self.token: str | None = None
+
+    async def send(self, text: str, treatment_date: date | None = None) -> dict:
+        body: dict = {"text": text, "session_id": self.session_id}
+        if treatment_date is not None:
+            body["treatment_date"] = treatment_date.isoformat()
+        headers = {"X-Session-Token": self.token} if self.token else {}
+        response = await self.client.post("/api/chat", json=body, headers=headers)
+        response.raise_for_status()
+        reply = response.json()
+        if reply.get("session_token"):
+            self.session_id, self.token = reply["session_id"], reply["session_token"]
+        return reply
 
 
 def rss_mb(pid: int) -> float:
