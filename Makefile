@@ -46,10 +46,10 @@ test: setup-browser model ## Set up, lint and run every test (unit, actions, Ras
 	@$(PY) -m ruff check --quiet .
 	@$(PY) -m pytest
 
-test-fast: setup ## Unit tests only (no Rasa server)
+test-fast: setup ## The tests that need neither Rasa nor the running product (they still load the embedding model)
 	@$(PY) -m pytest -m "not e2e and not rasa"
 
-eval: setup model ## Measure answer quality and triage on ../shared/eval/dev
+eval: setup model ## Measure triage and answers: held-out half first, then ../shared/eval/dev; exit 1 on a missed target
 	@$(PY) -m scripts.evaluate $(ARGS)
 
 bench: setup model ## Measure throughput and latency

@@ -77,6 +77,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         "ASSISTANT_RATE_LIMIT_NEW_SESSIONS": "100000/hour",
         "ASSISTANT_RATE_LIMIT_READS_PER_CLIENT": "100000/minute",  # pages, widget files, polling
         "ASSISTANT_ESCALATIONS_PER_SOURCE": "1000",
+        "ASSISTANT_RASA_TIMEOUT_SECONDS": "3",
     }
     settings = Settings(
         _env_file=None, environment="test", port=free_port(), rasa_port=free_port(), var_dir=var_dir

@@ -19,8 +19,8 @@ mentions "now"/"today"/"it's" wins ("gone by day 3 and now day 6" -> day 6).
 Rules and choices:
 - Hours and minutes are floored to whole days: "36 hours post" -> 1 day, "3 hours ago" -> today.
   Months are 30 days, weeks 7. "a couple" = 2, "a few" = 3.
-- Weekdays: the most recent past occurrence; "on Tuesday" said on a Tuesday is 7 days ago, "this Tuesday"
-  is today. A weekday needs a marker ("on", "last", "since", "was", "this", "after"), a treatment word
+- Weekdays: the most recent past occurrence; "on Tuesday" said on a Tuesday is unknown (today or a week
+  ago?), "last Tuesday" is 7 days ago and "this Tuesday" is today. A weekday needs a marker ("on", "last", "since", "was", "this", "after"), a treatment word
   beside it ("microneedling monday", "monday's session") or a treatment word and a past verb in its
   clause; "my treatment is thursday" is read as upcoming -> None.
 - Numeric "a/b" dates are read both ways (day/month and month/day) in their most recent past occurrence;
@@ -447,10 +447,17 @@ def _elapsed_days(span: Span) -> int | None:
     return int(amount * MINUTES_PER_UNIT[span[unit].lower_] // MINUTES_PER_DAY)
 
 
-def _weekday_date(span: Span, today: date) -> date:
-    """The most recent past such weekday; today's weekday is today only after "this"."""
+def _weekday_date(span: Span, today: date) -> date | None:
+    """The most recent past such weekday. Today's weekday is today after "this", a week ago after "last",
+    and otherwise unknown: "done on Tuesday" said on a Tuesday may mean either, and a wrong guess would
+    either raise a false alarm (day 7) or hide a late effect (day 0)."""
     days_back = (today.weekday() - WEEKDAYS[span[0].lower_]) % 7
-    if days_back == 0 and _previous_word(span) != "this":
+    if days_back == 0:
+        previous = _previous_word(span)
+        if previous == "this":
+            return today
+        if previous != "last":
+            return None
         days_back = 7
     return today - timedelta(days=days_back)
 

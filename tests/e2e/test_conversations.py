@@ -31,18 +31,19 @@ def test_makeup_question_is_answered_from_an_article(product) -> None:
     assert all(m["triage"] == "none" for m in reply["messages"])
 
 
+def level(reply: dict) -> str:
+    order = ["none", "routine", "urgent", "emergency"]
+    return max((m["triage"] for m in reply["messages"]), key=order.index)
+
+
 def test_redness_on_day_two_is_expected_but_not_on_day_nine(product) -> None:
     early = chat(product, "why is my skin red on day 2")
-    early_text = reply_text(early)
-    assert any(m["kind"] == "answer" for m in early["messages"])
-    assert "sunburn" in early_text
-    assert any(word in early_text for word in ("24", "48", "3-4", "3 to 4", "few days"))
+    assert level(early) == "routine", early
+    assert not any(m["kind"] == "escalation" for m in early["messages"])
 
     late = chat(product, "why is my skin red on day 9")
-    late_text = reply_text(late)
-    assert "sunburn" not in late_text or "not" in late_text
-    assert "expected" not in late_text.replace("not expected", "").replace("isn't expected", "")
-    assert any(word in late_text for word in ("clinic", "call", "contact"))
+    assert level(late) == "urgent", late
+    assert late["messages"][0]["kind"] == "escalation"
 
 
 def test_out_of_scope_question_gets_a_fallback_with_the_clinic_phone(product) -> None:
@@ -55,32 +56,18 @@ def test_out_of_scope_question_gets_a_fallback_with_the_clinic_phone(product) ->
     assert not any(m["sources"] for m in reply["messages"])
 
 
-def test_treatment_day_is_remembered_for_the_conversation(product) -> None:
-    today = date.today()
-    tuesday = today - timedelta(days=((today.weekday() - 1) % 7) or 7)
+@pytest.mark.parametrize(("said", "expected"), [("2 days ago", "routine"), ("8 days ago", "urgent")])
+def test_treatment_day_is_remembered_for_the_conversation(product, said: str, expected: str) -> None:
     someone = patient(product)
-    assert someone.says("hi, I had my microneedling done on Tuesday")["messages"]
-
-    day = (today - tuesday).days
-    text = reply_text(someone.says("is it normal that my face is still red?"))
-    if day <= 4:
-        assert "sunburn" in text
-    else:
-        assert any(word in text for word in ("clinic", "call", "contact"))
+    first = someone.says(f"hi, I had my microneedling done {said}")
+    assert level(first) == "none", first
+    assert level(someone.says("is it normal that my face is still red?")) == expected
 
 
-def test_treatment_date_from_the_api_is_used(product) -> None:
-    nine_days_ago = date.today() - timedelta(days=9)
-    reply = chat(product, "why is my skin still red?", nine_days_ago)
-    assert "sunburn" not in reply_text(reply) or "not" in reply_text(reply)
-
-
-def test_health_reports_rasa_index_and_model(product) -> None:
-    health = httpx.get(f"{product.url}/api/health", timeout=10).json()
-    assert health["rasa"] is True
-    assert health["index_passages"] > 0
-    assert health["index_version"]
-    assert "MiniLM" in health["embedding_model"]
+@pytest.mark.parametrize(("days_ago", "expected"), [(1, "routine"), (9, "urgent")])
+def test_treatment_date_from_the_api_is_used(product, days_ago: int, expected: str) -> None:
+    reply = chat(product, "why is my skin still red?", date.today() - timedelta(days=days_ago))
+    assert level(reply) == expected, reply
 
 
 @pytest.mark.parametrize(
@@ -101,17 +88,46 @@ def test_bad_input_gets_a_clear_error_not_a_stack_trace(product, body) -> None:
     assert "Traceback" not in response.text
 
 
+def health(product) -> dict:
+    return httpx.get(f"{product.url}/api/health", timeout=10).json()
+
+
 def test_rasa_down_still_gives_a_clear_message_then_recovers(product) -> None:
+    from knowledge.clinic import load_clinic_profile
+
     product.stop_rasa()
     try:
         reply = chat(product, "can I exercise tomorrow?")
-        text = reply_text(reply)
-        assert reply["messages"][0]["kind"] == "fallback"
-        assert "call" in text
+        assert [m["kind"] for m in reply["messages"]] == ["fallback"]
+        assert load_clinic_profile().phone in reply_text(reply)
+        assert (health(product)["status"], health(product)["rasa"]) == ("degraded", False)
     finally:
         product.start_rasa()
         product.wait_until_ready()
+    assert health(product)["status"] == "ok"
     assert any(m["kind"] == "answer" for m in chat(product, "when can I go back to the gym?")["messages"])
+
+
+def test_a_rasa_that_hangs_is_given_up_after_its_timeout(product) -> None:
+    """Rasa paused (SIGSTOP): the patient gets the clinic's phone once the timeout passes, not a hang."""
+    import os
+    import signal
+    import time
+
+    from knowledge.clinic import load_clinic_profile
+
+    timeout = float(product.environment()["ASSISTANT_RASA_TIMEOUT_SECONDS"])
+    rasa = product.processes["rasa"].pid
+    os.kill(rasa, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reply = chat(product, "how long until I see results?")
+        waited = time.monotonic() - started
+    finally:
+        os.kill(rasa, signal.SIGCONT)
+    assert [m["kind"] for m in reply["messages"]] == ["fallback"]
+    assert load_clinic_profile().phone in reply_text(reply)
+    assert timeout <= waited < timeout + 10
 
 
 def test_a_long_conversation_keeps_its_treatment_date_across_rasa_sessions(product) -> None:
@@ -120,5 +136,4 @@ def test_a_long_conversation_keeps_its_treatment_date_across_rasa_sessions(produ
     for question in ("can I use sunscreen?", "when can I work out again?", "how many sessions will I need?"):
         reply = someone.says(question)
         assert any(m["kind"] == "answer" for m in reply["messages"]), reply
-    text = reply_text(someone.says("is it normal that my skin is red?"))
-    assert "sunburn" in text
+    assert level(someone.says("is it normal that my skin is red?")) == "routine"

@@ -159,3 +159,28 @@ def test_a_patient_who_asks_for_a_person_is_handed_to_staff_and_back(product) ->
     assert staff(product, "POST", f"/conversations/{session}/hand-back").json()["handed_off"] is False
     answered = someone.says("can I wear makeup tomorrow?")
     assert answered["messages"] and all(m["kind"] != "handoff" for m in answered["messages"]), answered
+
+
+@pytest.mark.parametrize(
+    ("text", "disposition", "kinds"),
+    [
+        ("my lips are swelling and my throat feels tight", "emergency", {"escalation"}),
+        ("my chin has yellow pus and I feel feverish", "urgent", {"escalation"}),
+        ("my cheeks are pink and a bit warm, it was done yesterday", "routine", {"answer"}),
+        ("can I wear sunscreen after microneedling?", "none", {"answer"}),
+    ],
+)
+def test_each_disposition_through_the_real_product(product, text: str, disposition: str, kinds: set) -> None:
+    """One message per disposition of the protocol, through the real detector and real Rasa."""
+    reply = chat(product, text)
+    levels = [m["triage"] for m in reply["messages"]]
+    order = ["none", "routine", "urgent", "emergency"]
+    assert max(levels, key=order.index) == disposition, reply
+    assert kinds <= {m["kind"] for m in reply["messages"]}, reply
+    escalated = escalations_of(product, reply["session_id"])
+    assert [e["severity"] for e in escalated] == (
+        [disposition] if disposition in ("urgent", "emergency") else []
+    )
+    if disposition == "emergency":
+        assert CLINIC.emergency_number in reply["messages"][0]["text"]
+        assert not any(m["kind"] == "answer" for m in reply["messages"]), "no article after an emergency"

@@ -72,7 +72,9 @@ def day_of(message: str) -> int | None:
         ("had it done on Monday", 1),
         ("on monday i had it done", 1),
         ("last tuesday", 7),
-        ("had it done on Tuesday", 7),
+        ("had it done on Tuesday", None),  # said on a Tuesday: today or a week ago? unknown
+        ("had it done last Tuesday", 7),
+        ("had it done this Tuesday", 0),
         ("had it done this tuesday morning", 0),
         ("itchy since monday's session", 1),
         ("treatment was friday", 4),
