@@ -4,6 +4,10 @@
     /api/chat, then the same load against Rasa's REST webhook alone; msg/s, latency percentiles, errors, RSS.
 (b) latency at a realistic load: messages arriving at a fixed rate (default 10 msg/s for 60 s), open loop.
 (c) per-turn latency over one long conversation (turn 1-5 against turn 46-50).
+(d) texting channels: webhook acknowledgement and webhook-to-reply-sent (SMS, WhatsApp) against the chat
+    API in the same run; (e) the SMS segments of the ten longest answers (scripts/bench_texting.py).
+
+`--only texting,segments` runs some sections only.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import uuid
 import httpx
 import yaml
 
+from scripts import bench_texting
 from scripts.common import ROOT, rss_mb, running_product, summary_ms
 
 TURNS = 5
@@ -145,12 +150,20 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=80)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--only", default="", help="comma-separated: chat, texting, segments (default: all)")
     args = parser.parse_args()
+    sections = set(filter(None, args.only.split(","))) or {"chat", "texting", "segments"}
     messages = patient_messages()
-    with running_product() as product:
-        asyncio.run(capacity(product, messages, args.conversations, args.concurrency))
-        asyncio.run(open_loop(product, messages, args.rate, args.seconds))
-        asyncio.run(long_conversation(product, messages))
+    if "chat" in sections:
+        with running_product() as product:
+            asyncio.run(capacity(product, messages, args.conversations, args.concurrency))
+            asyncio.run(open_loop(product, messages, args.rate, args.seconds))
+            asyncio.run(long_conversation(product, messages))
+    # --- texting channels (issue 11) ------------------------------------------------------------------
+    if "texting" in sections:
+        bench_texting.texting_latency(messages)
+    if "segments" in sections:
+        bench_texting.longest_answers_as_sms()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import hmac
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+import yaml
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
@@ -19,7 +20,7 @@ from bot.models import Conversation
 from bot.outbox.models import OutboxMessage
 from bot.settings import Settings
 from tests.channels.texting.conftest import PUBLIC_URL, SMS_PATH, STATUS_PATH, Phone, wait_for
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, ROOT
 from tests.escalation.stubs import running_app, stub_services
 
 SHARED_KEY = "webhooks-shared-key-secret"
@@ -271,3 +272,9 @@ def test_an_undelivered_reply_keeps_the_carriers_error_code(client, twilio_fake,
     with services.db.session() as session:
         row = session.scalars(select(OutboxMessage).where(OutboxMessage.provider_ref == reply["sid"])).one()
     assert (row.provider_status, row.last_error) == ("undelivered", "twilio delivery undelivered code 30003")
+
+
+def test_rasas_own_twilio_and_whatsapp_connectors_are_never_enabled() -> None:
+    """Rasa 3.6's Twilio channel checks no signature and does not deduplicate: the app is the only door."""
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text()) or {}
+    assert set(credentials) == {"rest"}
