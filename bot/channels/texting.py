@@ -25,7 +25,7 @@ import hmac
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,6 +74,14 @@ class Envelope:
     choice: str | None = None  # a reply button's id (WhatsApp interactive)
     choice_title: str | None = None
     keyword_handled: bool = False  # the provider already answered a STOP/START/HELP itself
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A message stored and acknowledged, to be handled."""
+
+    inbound_id: int
+    conversation_id: str
 
 
 @dataclass(frozen=True)
@@ -188,14 +196,15 @@ class TextingChannels:
         self._last_prune = datetime.min.replace(tzinfo=self.clock().tzinfo)
 
     # --- 1. accept -------------------------------------------------------------------------------------
-    def accept(self, envelope: Envelope) -> int | None:
-        """Store a verified message durably; its inbound id, or None for a duplicate (already stored)."""
+    def accept(self, envelope: Envelope) -> Accepted | None:
+        """Store a verified message durably; None for a duplicate (stored already)."""
         conversation_id = conversation_id_for(self.secret, envelope.channel, envelope.sender)
         for _attempt in range(3):
             try:
-                return self._store(envelope, conversation_id)
+                inbound_id = self._store(envelope, conversation_id)
             except IntegrityError:
                 continue  # a concurrent delivery of it, or the same patient's first two messages at once
+            return Accepted(inbound_id, conversation_id) if inbound_id is not None else None
         return None
 
     def _store(self, envelope: Envelope, conversation_id: str) -> int | None:
@@ -239,29 +248,28 @@ class TextingChannels:
             return inbound.id
 
     # --- 2. handle in the background ----------------------------------------------------------------------
-    def schedule(self, inbound_id: int) -> None:
+    def schedule(self, accepted: Accepted) -> None:
         """Handle the message in the background of the running event loop."""
-        task = asyncio.create_task(self.handle(inbound_id), name=f"texting-{inbound_id}")
+        task = asyncio.create_task(self.handle(accepted), name=f"texting-{accepted.inbound_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def handle(self, inbound_id: int) -> None:
-        claimed = await asyncio.to_thread(self._claim, inbound_id)
-        if claimed is None:
-            return  # handled already, or another worker has it
-        try:
-            async with self._locks.hold(claimed.conversation_id):
-                # Read under the lock: the patient's previous message may just have been a STOP.
-                claimed = await asyncio.to_thread(self._with_contact_state, claimed)
+    async def handle(self, accepted: Accepted) -> None:
+        # The conversation's lock first, before any await: waiters get it in the order they arrived, so one
+        # patient's messages are handled (and answered) in order.
+        async with self._locks.hold(accepted.conversation_id):
+            claimed = await asyncio.to_thread(self._claim, accepted.inbound_id)
+            if claimed is None:
+                return  # handled already, or another worker has it
+            try:
                 reply = await self._respond(claimed)
                 await asyncio.to_thread(self._finish, claimed, reply)
-        except asyncio.CancelledError:
-            await asyncio.shield(asyncio.to_thread(self._release, claimed, final=False))
-            raise
-        except Exception as error:  # noqa: BLE001 - never silence: retried, then the patient gets the phone
-            log.error("texting inbound id=%s failed: %s", inbound_id, type(error).__name__)
-            await asyncio.to_thread(self._release, claimed, final=claimed.attempts >= HANDLE_ATTEMPTS)
-            return
+            except asyncio.CancelledError:
+                await asyncio.shield(asyncio.to_thread(self._release, claimed, final=False))
+                raise
+            except Exception as error:  # noqa: BLE001 - never silence: retried, then the patient gets the phone
+                log.error("texting inbound id=%s failed: %s", accepted.inbound_id, type(error).__name__)
+                await asyncio.to_thread(self._release, claimed, final=claimed.attempts >= HANDLE_ATTEMPTS)
         self.services.outbox.wake()
 
     def _claim(self, inbound_id: int) -> _Claimed | None:
@@ -276,15 +284,13 @@ class TextingChannels:
             if won.rowcount != 1:
                 return None
             inbound = session.get_one(InboundMessage, inbound_id, populate_existing=True)
+            # Read under the conversation's lock: the patient's previous message may just have been a STOP.
+            contact = session.get_one(ChannelContact, inbound.conversation_id)
             return _Claimed(
-                inbound.id, inbound.conversation_id, inbound.attempts, Envelope(**(inbound.envelope or {}))
-            )
-
-    def _with_contact_state(self, claimed: _Claimed) -> _Claimed:
-        with self.services.db.session() as session:
-            contact = session.get_one(ChannelContact, claimed.conversation_id)
-            return replace(
-                claimed,
+                inbound.id,
+                inbound.conversation_id,
+                inbound.attempts,
+                Envelope(**(inbound.envelope or {})),
                 opted_out=contact.opted_out_at is not None,
                 pending_buttons=list(contact.pending_buttons or []),
             )
@@ -394,9 +400,11 @@ class TextingChannels:
             inbound.status, inbound.envelope, inbound.processed_at = status, None, self.clock()
             inbound.claimed_until = None
             contact = session.get_one(ChannelContact, claimed.conversation_id)
+            # The numbers of the last reply only: a later "2" means nothing once another message came in.
+            buttons = [b.model_dump() for b in reply.buttons] if reply is not None else []
+            contact.pending_buttons = buttons or None
             if reply is None:
                 return
-            contact.pending_buttons = [b.model_dump() for b in reply.buttons] or None
             body: dict[str, Any] = {"text": reply.text, "purpose": reply.purpose}
             if reply.interactive:
                 body["buttons"] = [{"id": str(n), "title": b.title} for n, b in enumerate(reply.buttons, 1)]
@@ -473,17 +481,17 @@ class TextingChannels:
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                for inbound_id in await asyncio.to_thread(self._stranded):
-                    self.schedule(inbound_id)
+                for accepted in await asyncio.to_thread(self._stranded):
+                    self.schedule(accepted)
                 await asyncio.to_thread(self._prune)
             except Exception as error:  # noqa: BLE001 - the sweeper must outlive a database hiccup
                 log.error("texting sweep failed: %s", type(error).__name__)
 
-    def _stranded(self) -> list[int]:
+    def _stranded(self) -> list[Accepted]:
         """Messages acknowledged but not handled: their worker died, or the app stopped meanwhile."""
         now = self.clock()
         query = (
-            select(InboundMessage.id)
+            select(InboundMessage.id, InboundMessage.conversation_id)
             .where(InboundMessage.status == "received")
             .where(
                 or_(
@@ -496,7 +504,10 @@ class TextingChannels:
             .limit(20)
         )
         with self.services.db.session() as session:
-            return list(session.scalars(query))
+            return [
+                Accepted(inbound_id, conversation_id)
+                for inbound_id, conversation_id in session.execute(query)
+            ]
 
     def _prune(self) -> None:
         """Forget handled message ids after the dedupe period (hourly)."""

@@ -45,7 +45,7 @@ router = APIRouter(prefix="/channels/twilio", tags=["texting"])
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-_MESSAGE_SID = re.compile(r"^(SM|MM|IM)[0-9a-f]{32}$")
+_MESSAGE_SID = re.compile(r"^(SM|MM|IM)[0-9a-fA-F]{32}$")
 _ADDRESS = re.compile(r"^(whatsapp:)?\+?[0-9A-Za-z]{3,32}$")
 MAX_FIELDS = 200
 # Permanent refusals: retrying cannot help (a bad number, a blocked destination, a closed WhatsApp window).
@@ -154,14 +154,14 @@ async def incoming_message(request: Request, texting: TextingDep) -> Response:
     if isinstance(envelope, str):
         return _problem(400, envelope)
     try:
-        inbound_id = await asyncio.to_thread(texting.accept, envelope)
+        accepted = await asyncio.to_thread(texting.accept, envelope)
     except Exception as error:  # noqa: BLE001 - Twilio sees a 503 and its fallback URL / retry takes over
         log.error("twilio message not stored: %s", type(error).__name__)
         return _problem(503, "the message could not be stored; try again")
-    if inbound_id is None:
+    if accepted is None:
         log.info("twilio message duplicate: acknowledged again, not handled again")
     else:
-        texting.schedule(inbound_id)
+        texting.schedule(accepted)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 

@@ -98,19 +98,19 @@ async def webhook_event(request: Request, texting: TextingDep) -> JSONResponse:
     if not isinstance(event, dict) or event.get("object") != "whatsapp_business_account":
         return _problem(400, "not a WhatsApp Business Account event")
     messages, statuses = read_event(event, texting.settings.whatsapp_phone_number_id)
-    accepted = 0
+    new = 0
     try:
         for envelope in messages:
-            inbound_id = await asyncio.to_thread(texting.accept, envelope)
-            if inbound_id is not None:
-                texting.schedule(inbound_id)
-                accepted += 1
+            accepted = await asyncio.to_thread(texting.accept, envelope)
+            if accepted is not None:
+                texting.schedule(accepted)
+                new += 1
         for status in statuses:
             await asyncio.to_thread(texting.record_status, "meta", *status)
     except Exception as error:  # noqa: BLE001 - Meta retries a non-200, and duplicates are dropped
         log.error("whatsapp event not stored: %s", type(error).__name__)
         return _problem(503, "the event could not be stored; it will be retried")
-    log.info("whatsapp event: %d messages (%d new), %d statuses", len(messages), accepted, len(statuses))
+    log.info("whatsapp event: %d messages (%d new), %d statuses", len(messages), new, len(statuses))
     return JSONResponse({"received": True})
 
 

@@ -94,6 +94,11 @@ def test_every_message_goes_through_the_pipeline_and_is_kept_with_its_conversati
     assert services.rasa.received == ["hi 👋 can I wear makeup tomorrow? ça va"]
     with services.db.session() as session:
         assert session.get_one(Conversation, conversation_id).channel == "sms"
+        inbound = session.scalars(select(InboundMessage)).one()
+    wait_for(lambda: outbox_rows(services, conversation_id)[0].status == "delivered")
+    with services.db.session() as session:
+        inbound = session.get_one(InboundMessage, inbound.id)
+    assert (inbound.status, inbound.envelope) == ("done", None), "the number is kept in one place only"
 
 
 def test_the_same_message_sid_twice_is_handled_once(client, twilio_fake, services) -> None:
