@@ -165,9 +165,7 @@ def texting_latency(messages: list[str], rate: float = 3.0, count: int = 150) ->
     finally:
         twilio.stop()
         meta.stop()
-    print(
-        f"\n== (d) texting channels: {count} messages at {rate:g} msg/s, in turn chat API / SMS / WhatsApp"
-    )
+    print(f"\n== (d) texting channels: {count} messages at {rate:g} msg/s, in turn chat API / SMS / WhatsApp")
     print(f"{'chat API request':>40}: {len(results['chat'])} replies, {summary_ms(results['chat'])}")
     for label, key in (("SMS", "sms"), ("WhatsApp Cloud", "wa")):
         print(f"{label + ' webhook acknowledgement':>40}: {summary_ms(results[f'{key}_ack'])}")
