@@ -16,6 +16,7 @@ from bot import services as services_module
 from bot.api import health, staff, webhook
 from bot.channels import api as chat_api
 from bot.channels.web import router as web_widget
+from bot.channels.wiring import BODY_LIMITED_PATHS, include_texting_routes, start_texting
 from bot.conversation.pipeline import ChatPipeline
 from bot.http import BodySizeLimit, SecurityHeaders
 from bot.outbox.worker import OutboxWorker
@@ -44,12 +45,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services_module.install(ready)
         app.state.services = ready
         app.state.pipeline = ChatPipeline(ready)
+        # Texting channels (issue 11): before the outbox worker, which takes their senders.
+        texting = start_texting(app, ready, app.state.pipeline)
         outbox = OutboxWorker.from_services(ready)
         outbox.start(ready.settings.outbox_poll_seconds)
         unsubscribe = ready.outbox.subscribe(outbox.wake)
         log.info("clinic app ready")
         yield
         unsubscribe()
+        if texting is not None:
+            await texting.stop()  # replies of messages in hand are queued before the worker stops
         await outbox.stop()
         await ready.rasa.close()
 
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(staff.router)
     # --- web chat widget: the demo clinic page at /, the script, styles and texts under /widget ---
     app.include_router(web_widget.router)
+    include_texting_routes(app, settings)  # texting channels (issue 11): only the enabled ones
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -84,7 +90,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     # Outermost: before anything reads. Rasa's action calls carry the conversation's events.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={"/webhook": 4_000_000})
+    larger = {"/webhook": 4_000_000, **dict.fromkeys(BODY_LIMITED_PATHS, settings.texting_max_body_bytes)}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
     return app
 
 

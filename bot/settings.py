@@ -111,6 +111,59 @@ class Settings(BaseSettings):
     outbox_retry_max_seconds: float = 300.0
     outbox_max_attempts: int = 15
 
+    # --- Texting channels (issue 11): SMS and WhatsApp through Twilio, WhatsApp Cloud API direct ----------
+    # Twilio's Messaging webhook (POST /channels/twilio/messages, SMS and whatsapp: senders) and its status
+    # callbacks (POST /channels/twilio/status), signed with twilio_auth_token over public_url + path.
+    twilio_messaging_enabled: bool = False
+    twilio_webhook_shared_key: SecretStr = SecretStr("")  # a Twilio Webhooks SharedKey secret, if one signs
+    twilio_keyword_replies: bool = False  # on: the app answers SMS STOP/START/HELP (Twilio's own replies off)
+    twilio_whatsapp_content_sid: str = ""  # approved template (one variable) for WhatsApp outside 24 hours
+    # WhatsApp Cloud API (Meta) direct: GET/POST /channels/whatsapp/webhook, replies via the Graph API.
+    whatsapp_enabled: bool = False
+    whatsapp_verify_token: SecretStr = SecretStr("")
+    whatsapp_app_secret: SecretStr = SecretStr("")  # signs the webhook bodies (X-Hub-Signature-256)
+    whatsapp_access_token: SecretStr = SecretStr("")
+    whatsapp_phone_number_id: str = ""
+    whatsapp_graph_url: str = "https://graph.facebook.com"
+    whatsapp_graph_version: str = "v21.0"
+    whatsapp_template_name: str = ""  # approved template with one body variable, for outside the window
+    whatsapp_template_language: str = "en"
+    # Both channels.
+    sms_max_segments: int = 4  # a longer answer is shortened at a sentence, never split into more parts
+    texting_rate_limit_per_sender: str = "10/minute"
+    texting_slow_down_notices: str = "1/10 minutes"  # "slow down" replies per sender; more are not sent
+    texting_max_body_bytes: int = 65_536  # webhook bodies (Meta batches events); larger ones get 413
+    texting_lease_seconds: float = 120.0  # an inbound message being handled is retried after this
+    texting_dedupe_days: int = 7  # handled message ids are kept this long (Meta redelivers for days)
+
+    @model_validator(mode="after")
+    def _texting_channels_have_secrets(self) -> Settings:
+        """An enabled texting channel without its secrets could not tell a provider from a forger."""
+        problems = []
+        if self.twilio_messaging_enabled:
+            if _placeholder(self.twilio_auth_token.get_secret_value()):
+                problems.append("ASSISTANT_TWILIO_AUTH_TOKEN")
+            if not self.twilio_account_sid:
+                problems.append("ASSISTANT_TWILIO_ACCOUNT_SID")
+            if not self.public_url.startswith(("https://", "http://")):
+                problems.append(
+                    "ASSISTANT_PUBLIC_URL (the address Twilio calls, e.g. https://chat.clinic.example)"
+                )
+        if self.whatsapp_enabled:
+            secrets_needed = {
+                "ASSISTANT_WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token,
+                "ASSISTANT_WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+                "ASSISTANT_WHATSAPP_ACCESS_TOKEN": self.whatsapp_access_token,
+            }
+            problems += [
+                name for name, value in secrets_needed.items() if _placeholder(value.get_secret_value())
+            ]
+            if not self.whatsapp_phone_number_id:
+                problems.append("ASSISTANT_WHATSAPP_PHONE_NUMBER_ID")
+        if problems:
+            raise ValueError(f"an enabled texting channel needs: {', '.join(problems)}")
+        return self
+
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.database_url:

@@ -9,6 +9,8 @@
 (e) a flood: 1,000 red-flag messages from one client, and meanwhile a real emergency from another patient;
     how long until staff receive that emergency, against the same on a quiet product. Runs with the real
     (default) rate limits and escalation caps.
+(f) texting channels: webhook acknowledgement and webhook-to-reply-sent (SMS, WhatsApp) against the chat
+    API in the same run; (g) the SMS segments of the ten longest answers (scripts/bench_texting.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import httpx
 import yaml
 
+from scripts import bench_texting
 from scripts.common import ROOT, Chat, percentile, rss_mb, running_product, summary_ms
 
 TURNS = 5
@@ -228,7 +231,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="abcde", help="the sections to run, e.g. 'd' or 'abe'")
+    parser.add_argument("--only", default="abcdefg", help="the sections to run, e.g. 'd' or 'abe'")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--conversations", type=int, default=80)
     parser.add_argument("--rate", type=float, default=10.0)
@@ -248,6 +251,10 @@ def main() -> None:
         triage_latency()
     if "e" in args.only:
         flood_section(args.flood)
+    if "f" in args.only:
+        bench_texting.texting_latency(messages)
+    if "g" in args.only:
+        bench_texting.longest_answers_as_sms()
 
 
 if __name__ == "__main__":

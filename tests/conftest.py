@@ -82,6 +82,12 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     settings = Settings(
         _env_file=None, environment="test", port=free_port(), rasa_port=free_port(), var_dir=var_dir
     )
+    # Texting channels (tests/channels/texting): Twilio and Meta are the fakes, which sign what they send.
+    extra |= {
+        "ASSISTANT_TWILIO_MESSAGING_ENABLED": "true",
+        "ASSISTANT_WHATSAPP_ENABLED": "true",
+        "ASSISTANT_PUBLIC_URL": f"http://127.0.0.1:{settings.port}",
+    }
     running = Product(model=rasa_model(), settings=settings, extra_env=extra)
     try:
         running.start(log_dir=var_dir)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from bot.channels.outgoing import queue_staff_reply
 from bot.conversation import store
 from bot.db import Database
 from bot.escalation.models import Handoff
 from bot.models import Conversation, Message, utcnow
+from bot.outbox.queue import Outbox
 
 
 def hand_off(db: Database, conversation_id: str, reason: str, channel: str = "rasa") -> bool:
@@ -43,8 +45,13 @@ def hand_back(db: Database, conversation_id: str, staff_name: str | None) -> boo
         return True
 
 
-def post_staff_reply(db: Database, conversation_id: str, text: str, staff_name: str | None) -> Message | None:
-    """Store a staff reply for the patient (handing the conversation off if it was not); None if unknown."""
+def post_staff_reply(
+    db: Database, conversation_id: str, text: str, staff_name: str | None, outbox: Outbox | None = None
+) -> Message | None:
+    """Store a staff reply for the patient (handing the conversation off if it was not); None if unknown.
+
+    On SMS and WhatsApp the reply is queued in the outbox in the same transaction (pass the app's `outbox`
+    to have it sent at once rather than on the worker's next poll)."""
     with db.session() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
@@ -61,7 +68,10 @@ def post_staff_reply(db: Database, conversation_id: str, text: str, staff_name: 
         )
         session.add(reply)
         session.flush()
-        return reply
+        queued = queue_staff_reply(session, conversation_id, reply.id, text, outbox)
+    if queued and outbox is not None:
+        outbox.wake()
+    return reply
 
 
 def handed_off(db: Database) -> list[tuple[Conversation, Handoff | None]]:

@@ -16,7 +16,8 @@ class Fake(Protocol):
 
 
 class FakesControl(HttpFake):
-    """`GET /received` -> {name: [items]}; `POST /<name>/down`, `POST /<name>/up`; `GET /` -> which are up."""
+    """`GET /received` -> {name: [items]}; `POST /<name>/down`, `POST /<name>/up`; `GET /` -> which are up;
+    `POST /<name>/<action>` -> the fake's `act` (e.g. `POST /whatsapp/deliver`)."""
 
     def __init__(self, fakes: dict[str, Fake], port: int = 0, host: str = "127.0.0.1") -> None:
         super().__init__(port, host)
@@ -36,4 +37,8 @@ class FakesControl(HttpFake):
             else:
                 fake.stop()
             return 200, {parts[0]: fake.is_up}
+        acting = request.method == "POST" and len(parts) == 2 and parts[0] in self.fakes
+        if acting and hasattr(self.fakes[parts[0]], "act"):
+            # A provider's own move, e.g. Meta delivering a patient's message to the app's webhook.
+            return self.fakes[parts[0]].act(parts[1], request.json() or {})  # type: ignore[attr-defined]
         return 404, {"detail": "unknown control request"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 # 34 characters like a real Account SID, and obviously not one.
 FAKE_ACCOUNT_SID = "AC" + "fa4e" * 8
+FAKE_PHONE_NUMBER_ID = "100000000000001"  # the WhatsApp Cloud API's id of the clinic's number, in the fake
 REAL_NOTIFIER_SETTINGS = ("ASSISTANT_TWILIO_ACCOUNT_SID", "ASSISTANT_SMTP_HOST", "ASSISTANT_WEBHOOK_URL")
 
 
@@ -33,8 +34,13 @@ class NotificationFakes:
     twilio_port: int = field(default_factory=_free_port)
     webhook_port: int = field(default_factory=_free_port)
     control_port: int = field(default_factory=_free_port)
+    meta_port: int = field(default_factory=_free_port)
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    meta_access_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    meta_app_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    meta_verify_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    meta_phone_number_id: str = FAKE_PHONE_NUMBER_ID
 
     @property
     def control_url(self) -> str:
@@ -48,6 +54,8 @@ class NotificationFakes:
             "--webhook-port", str(self.webhook_port), "--control-port", str(self.control_port),
             "--twilio-account-sid", FAKE_ACCOUNT_SID, "--twilio-auth-token", self.auth_token,
             "--webhook-secret", self.webhook_secret,
+            "--meta-port", str(self.meta_port), "--meta-access-token", self.meta_access_token,
+            "--meta-app-secret", self.meta_app_secret, "--meta-phone-number-id", self.meta_phone_number_id,
         ]  # fmt: skip
 
     def app_environment(self) -> dict[str, str]:
@@ -65,4 +73,10 @@ class NotificationFakes:
             "ASSISTANT_BACKUP_PHONE": "+15550100198",
             "ASSISTANT_WEBHOOK_URL": f"http://127.0.0.1:{self.webhook_port}/escalations",
             "ASSISTANT_WEBHOOK_SECRET": self.webhook_secret,
+            # WhatsApp Cloud API: used once ASSISTANT_WHATSAPP_ENABLED is on.
+            "ASSISTANT_WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{self.meta_port}",
+            "ASSISTANT_WHATSAPP_ACCESS_TOKEN": self.meta_access_token,
+            "ASSISTANT_WHATSAPP_APP_SECRET": self.meta_app_secret,
+            "ASSISTANT_WHATSAPP_VERIFY_TOKEN": self.meta_verify_token,
+            "ASSISTANT_WHATSAPP_PHONE_NUMBER_ID": self.meta_phone_number_id,
         }

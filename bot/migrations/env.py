@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import bot.channels.models  # noqa: F401  (registers the texting channel tables on Base)
 import bot.escalation.models  # noqa: F401  (registers the escalation tables on Base)
 import bot.outbox.models  # noqa: F401  (registers the outbox table on Base)
 from bot.models import Base

@@ -24,7 +24,9 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # alert | reminder (staff, about an escalation) | reply (to a patient) | staff_reply | checkin
+    # alert | reminder (staff, about an escalation) | reply (to a patient) | staff_reply | checkin.
+    # Patient messages on SMS and WhatsApp: channel twilio | whatsapp_cloud, recipient = the conversation id
+    # (the sender looks the number up in channel_contacts, so the number is stored once).
     kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=PRIORITY["reply"])
     channel: Mapped[str] = mapped_column(String(24))  # sms | email | webhook | whatsapp | ...
@@ -36,7 +38,8 @@ class OutboxMessage(Base):
     body: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Enqueueing twice (a duplicate message, two workers adding a reminder) cannot make a second row.
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed|cancelled
+    # pending | delivered | failed (gave up) | cancelled (no longer needed) | refused (must not be sent)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -44,5 +47,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     provider_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)  # SMS sid ...
-    provider_status: Mapped[str | None] = mapped_column(String(24), nullable=True)  # from status callbacks
+    # The furthest delivery status the provider reported (Twilio callbacks, Meta status events).
+    provider_status: Mapped[str | None] = mapped_column(String(24), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(128), nullable=True)  # an error class, no content

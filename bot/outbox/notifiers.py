@@ -34,6 +34,11 @@ class DeliveryError(Exception):
     """The notice was not delivered this time; `str(error)` is safe to log."""
 
 
+class DeliveryRefused(DeliveryError):
+    """The notice must not or cannot be sent at all (the patient opted out, WhatsApp's 24-hour window has
+    closed and no template is approved, the provider refuses the number): no retry."""
+
+
 class Notifier(Protocol):
     channel: str
 

@@ -7,7 +7,8 @@ How a message is delivered once:
    claimed by me until now + lease). Only one worker can win; the claim is committed before sending, so two
    workers, two app instances or a restarted app never send the same row at the same time.
 3. After sending, the row is marked delivered with the provider's reference. A failure releases the claim
-   and schedules a retry with exponential backoff, until `max_attempts`.
+   and schedules a retry with exponential backoff, until `max_attempts`; a refusal (`DeliveryRefused`: an
+   opted-out patient, a closed WhatsApp window) is final and kept as `refused` with its reason.
 4. If a worker dies between sending and marking, its claim expires and the row is retried. That retry asks
    the provider first where it can (Twilio: list the messages sent to that number, look for the row's key)
    and otherwise sends with the same idempotency key (e-mail Message-ID, webhook Idempotency-Key).
@@ -37,7 +38,7 @@ from bot.escalation.notices import compose
 from bot.models import Conversation, as_utc, utcnow
 from bot.outbox.models import OutboxMessage
 from bot.outbox.notice import Notice
-from bot.outbox.notifiers import DeliveryError, Notifier, build_notifiers
+from bot.outbox.notifiers import DeliveryError, DeliveryRefused, Notifier, build_notifiers
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.dml import Update
@@ -251,6 +252,9 @@ class OutboxWorker:
             # Attempt > 1: an earlier one may have got through before its worker could mark it.
             reference = notifier.already_delivered(claimed.notice) if claimed.attempts > 1 else None
             reference = reference or notifier.send(claimed.notice)
+        except DeliveryRefused as error:
+            self._refused(claimed, str(error))
+            return 0
         except DeliveryError as error:
             self._failed(claimed, str(error))
             return 0
@@ -299,6 +303,19 @@ class OutboxWorker:
             claimed.attempts,
             reason,
             ": giving up, staff must check the console" if gave_up else "",
+        )
+
+    def _refused(self, claimed: Claimed, reason: str) -> None:
+        """Not sendable, now or later: kept as `refused` with the reason, for staff to see."""
+        values = {"status": "refused", "claimed_by": None, "claimed_until": None, "last_error": reason[:128]}
+        with self.db.session() as session:
+            session.execute(self._mine(claimed).values(**values))
+        log.warning(
+            "outbox id=%s kind=%s channel=%s refused (%s)",
+            claimed.row_id,
+            claimed.kind,
+            claimed.notice.channel,
+            reason,
         )
 
     def _mine(self, claimed: Claimed) -> Update:

@@ -20,9 +20,9 @@ Rules and choices:
 - Hours and minutes are floored to whole days: "36 hours post" -> 1 day, "3 hours ago" -> today.
   Months are 30 days, weeks 7. "a couple" = 2, "a few" = 3.
 - Weekdays: the most recent past occurrence; "on Tuesday" said on a Tuesday is unknown (today or a week
-  ago?), "last Tuesday" is 7 days ago and "this Tuesday" is today. A weekday needs a marker ("on", "last", "since", "was", "this", "after"), a treatment word
-  beside it ("microneedling monday", "monday's session") or a treatment word and a past verb in its
-  clause; "my treatment is thursday" is read as upcoming -> None.
+  ago?), "last Tuesday" is 7 days ago and "this Tuesday" is today. A weekday needs a marker ("on", "last",
+  "since", "was", "this", "after"), a treatment word beside it ("microneedling monday", "monday's session")
+  or a treatment word and a past verb in its clause; "my treatment is thursday" is read as upcoming -> None.
 - Numeric "a/b" dates are read both ways (day/month and month/day) in their most recent past occurrence;
   without a year only readings within 60 days of today count, and the most recent one wins.
   "2026-11-20", "Nov 20", "20 November", "November 20th", "the 3rd of May", "the 20th" are unambiguous.
