@@ -18,12 +18,18 @@ from pathlib import Path
 
 import yaml
 
-from safety.bank import HELDOUT, TRAIN, offtopic_examples, symptom_examples
+from safety.bank import HELDOUT, TRAIN, offtopic_examples, question_examples, symptom_examples
 from safety.engine import Triage, TriageEngine
 from safety.reading import stated_day
 from safety.rules import LEVELS, RANK
 
-TARGETS = {"emergency recall": 1.0, "urgent recall": 1.0, "over-triage": 0.05, "off-topic escalated": 0.0}
+TARGETS = {
+    "emergency recall": 1.0,
+    "urgent recall": 1.0,
+    "over-triage": 0.05,
+    "off-topic escalated": 0.0,
+    "questions escalated": 0.0,
+}
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Measured:
     rules_confusion: Counter = field(default_factory=Counter)
     offtopic_escalated: int = 0
     offtopic: int = 0
+    questions_escalated: int = 0
+    questions: int = 0
     unsure: int = 0
     learned_only: list[tuple[str, str, str]] = field(default_factory=list)  # (id, expected, got)
     misses: list[tuple[str, str, str, str, tuple[str, ...]]] = field(default_factory=list)
@@ -49,6 +57,7 @@ class Measured:
             "urgent recall": self.share({"urgent"}, lambda e, g: RANK[g] >= RANK["urgent"]),
             "over-triage": self.share({"routine", "none"}, lambda e, g: RANK[g] > RANK[e]),
             "off-topic escalated": (self.offtopic_escalated, self.offtopic),
+            "questions escalated": (self.questions_escalated, self.questions),
         }
 
 
@@ -64,17 +73,25 @@ def _day(text: str, day: int | None, today: date) -> int | None:
 def measure_messages(engine: TriageEngine, folder: Path, name: str) -> Measured:
     today = date.today()
     measured = Measured(name)
-    items = [(e, False) for e in symptom_examples(folder)] + [(e, True) for e in offtopic_examples(folder)]
-    for example, offtopic in items:
+    items = [(e, "report") for e in symptom_examples(folder)] + [
+        (e, "off-topic") for e in offtopic_examples(folder)
+    ]
+    for example, kind in items + [(e, "question") for e in question_examples(folder)]:
         day = _day(example.text, example.day, today)
         started = time.perf_counter()
         triage = engine.assess(example.text, day)
         measured.milliseconds.append(1000 * (time.perf_counter() - started))
+        if kind == "question":
+            measured.questions += 1
+            measured.questions_escalated += triage.escalates
+            if triage.escalates:
+                measured.misses.append((example.id, "question", triage.level, example.text, triage.signs))
+            continue
         rules_level = triage.layers.get("rules", "none")
         measured.confusion[(example.level, triage.level)] += 1
         measured.rules_confusion[(example.level, rules_level)] += 1
         measured.unsure += triage.unsure
-        if offtopic:
+        if kind == "off-topic":
             measured.offtopic += 1
             measured.offtopic_escalated += triage.escalates
         caught = RANK[triage.level] >= RANK[example.level] > RANK[rules_level] and example.level in (

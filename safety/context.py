@@ -20,7 +20,10 @@ NEGATION_SCOPE = 8  # words a "no"/"not" reaches forward
 # A negation inside a symptom's own words belongs to the symptom ("can not breathe", "no puedo respirar").
 INNER_NEGATIONS = {"not", "no", "nao", "pas", "ne", "nunca", "never", "sem", "sin", "sans", "without"}
 AFTER_NEGATION_REACH = 4  # words between a symptom and "fine"/"gone"
-LITTLE_WORDS = {"in", "a", "an", "the", "any", "of", "on", "en", "un", "una", "um", "uma", "de", "le", "la"}
+LITTLE_WORDS = {
+    *("in", "a", "an", "the", "any", "of", "on", "like", "really", "very", "all", "at"),
+    *("en", "un", "una", "um", "uma", "de", "le", "la", "como", "comme"),
+}
 WH_WORDS = {"what", "how", "when", "why", "which", "who", "where"}
 # after a question word, these (and the auxiliaries of `interrogatives`) make it a question
 WH_FOLLOWERS = {

@@ -10,6 +10,9 @@ The learned layer also says whether a message is about health at all: when it is
 nothing in the message names a body, a treatment or a health word, the rules' urgent and expected signs
 are not counted ("the stock market is bleeding"). Emergency signs always count.
 
+Before a treatment ("my session is on the 14th, I have a cold sore, should I still come?") there is nothing
+to be a complication of: only emergency signs count, whatever layer finds them.
+
 A message that reads as a symptom report but that no layer places with confidence is `unsure`: the
 pipeline adds safety-netting advice and puts it on the staff review list.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from knowledge.clinic import ClinicProfile
@@ -26,6 +30,7 @@ from safety.learned import Embedder, LearnedFinding, LearnedLayer
 from safety.protocol import Protocol, load_protocol
 from safety.reading.language import detect_language
 from safety.reading.normalise import english_words
+from safety.reading.treatment_day import treatment_upcoming
 from safety.rules import LEVELS, RANK, RuleFinding, RuleLayer
 
 log = logging.getLogger(__name__)
@@ -104,11 +109,15 @@ class TriageEngine:
         )
 
     # --- the two questions the pipeline asks --------------------------------------------------------
-    def assess(self, text: str, day: int | None = None) -> Triage:
+    def assess(self, text: str, day: int | None = None, today: date | None = None) -> Triage:
         """Triage one message; `day` is the treatment day when known."""
         language = detect_language(text)
         rules = self.rules.assess(text, day)
         learned = self._learned(rules.reported_text)
+        if day is None and treatment_upcoming(text, today or date.today()):
+            rules = rules.emergencies_only(self.protocol)
+            if learned is not None and learned.level != "emergency":
+                learned = replace(learned, level="none", unsure=False)
         if learned is not None and day is None and self._off_topic(rules, learned):
             certain = learned.p_offtopic >= OFF_TOPIC_CERTAIN and learned.p_emergency < NO_EMERGENCY
             rules = (

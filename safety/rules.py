@@ -206,16 +206,19 @@ class RuleLayer:
         if facts.intersection(rule.unless):
             return set(reading.segment_of)
         blocked: set[int] = set()
-        for pattern in rule.unless:
-            for m in found.get(pattern, []):
-                if reading.negated_right_before(m):
-                    continue
-                sentence, segment = reading.sentence_of[m.start], reading.segment_of[m.start]
-                blocked.update(
-                    reading.segment_of[i]
-                    for i in range(len(reading.segment_of))
-                    if reading.sentence_of[i] == sentence and reading.segment_of[i] <= segment
-                )
+        matches = sorted((m for p in rule.unless for m in found.get(p, [])), key=lambda m: m.start)
+        negated_ends: set[int] = set()
+        for m in matches:
+            # "not grouped together": a negated `unless` word carries its negation to the next one
+            if reading.negated_right_before(m) or m.start in negated_ends:
+                negated_ends.add(m.end)
+                continue
+            sentence, segment = reading.sentence_of[m.start], reading.segment_of[m.start]
+            blocked.update(
+                reading.segment_of[i]
+                for i in range(len(reading.segment_of))
+                if reading.sentence_of[i] == sentence and reading.segment_of[i] <= segment
+            )
         return blocked
 
     def _rule_met(

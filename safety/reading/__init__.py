@@ -13,7 +13,7 @@ from datetime import date
 from safety.reading.language import detect_language
 from safety.reading.normalise import normalise_text
 from safety.reading.numbers import highest_temperature
-from safety.reading.treatment_day import extract_treatment_date, treatment_day
+from safety.reading.treatment_day import extract_treatment_date, treatment_day, treatment_upcoming
 
 __all__ = [
     "Reading",
@@ -23,6 +23,7 @@ __all__ = [
     "detect_language",
     "extract_treatment_date",
     "treatment_day",
+    "treatment_upcoming",
 ]
 
 

@@ -182,13 +182,21 @@ def extract_treatment_date(
     `with_durations` also keeps how long things have gone on ("it's been 8 days", "5 days now"): the
     treatment was at least that long ago.
     """
-    doc = blank_english()(_normalise(text))
+    lowered = _normalise(text)
+    if _only_upcoming(lowered):
+        return None  # "my session is on the 14th": a date, but of a treatment still to come
+    doc = blank_english()(lowered)
     clauses = _clauses(doc)
     scored = []
     for mention in _mentions(doc, _matched_spans(doc), today):
         weight = _weight(mention, clauses[mention.span.start])
         if weight is not None:
             scored.append((weight, mention))
+    if explicit_only and CORRECTION.search(lowered):
+        # "wait, actually it was last week": a correction of the date already known, by a past time phrase
+        # (not a weak hint such as "tonight").
+        explicit_only = False
+        scored = [(weight, mention) for weight, mention in scored if weight >= PAST]
     if explicit_only or _states_future_treatment(clauses):
         scored = [
             (weight, mention)
@@ -199,6 +207,53 @@ def extract_treatment_date(
         return None if explicit_only else _duration_only(doc, today)
     _, best = max(scored, key=lambda pair: (pair[0], _says_present(pair[1]), -pair[1].when.toordinal()))
     return best.when
+
+
+# A patient correcting the treatment date the conversation already has.
+CORRECTION = re.compile(
+    r"\b(?:actually|sorry|wait|scratch that|i meant|my mistake|mixing|mixed up|wrong|correction|not yesterday"
+    r"|not today|perdon|perdón|me equivoque|me equivoqué|en fait|desole|désolé|na verdade|desculpa)\b"
+)
+_TREATMENT = (
+    r"(?:treatment|session|sesh|appointment|appt|microneedling|procedure|facial|tratamiento|sesion|cita)"
+)
+_WHEN = r"(?:on|next|tomorrow|in|this|at|el)"
+# "before my appointment", "my session is on the 14th", "can I still have my session on Thursday", "booked in
+# for friday", "antes de mi cita": the treatment is still to come.
+UPCOMING = re.compile(
+    rf"(?<!not )(?<!never )\b(?:before|ahead of|prior to|until|antes de|avant) (?:my|mi|ma) (?:first |next )?"
+    rf"{_TREATMENT}\b"
+    rf"|\b(?:my|the|mi) (?:first |next )?{_TREATMENT} (?:is|will be|es|sera) {_WHEN}\b"
+    rf"|\b(?:have|having|get|getting|do|doing) (?:my|the|it|a) (?:first )?{_TREATMENT}? ?(?:done )?"
+    r"(?:on|next|tomorrow|this (?:friday|saturday|sunday|monday|tuesday|wednesday|thursday|week))\b"
+    r"|\b(?:booked|scheduled|coming) (?:in )?(?:for|on)\b"
+    rf"|\b(?:upcoming|first) {_TREATMENT}\b(?! (?:was|went))"
+)
+# ... unless it also says one has happened ("since my treatment", "had it done", "after my session").
+HAPPENED = re.compile(
+    rf"\b(?:since|after|from) (?:my|the|mi|la) {_TREATMENT}\b|\b(?:had|got) (?:it|my|the) "
+    rf"(?:{_TREATMENT} )?(?:done|yesterday|today)\b|\bpost[- ]?{_TREATMENT}\b|\bday \d"
+    r"|\b(?:ago|yesterday|last (?:night|week|time|session)|hace|ayer)\b"
+    r"|\bafter (?:a )?(?:few|couple of|\d+|one|two|three|four) (?:days|weeks|months)\b"
+    r"|\b(?:days|weeks) after\b"
+)
+
+
+def treatment_upcoming(text: str, today: date) -> bool:
+    """Whether the message speaks of a treatment still to come and of none that has happened ("my session
+    is on the 14th", "booked for Friday, can I keep using retinol?")."""
+    lowered = _normalise(text)
+    if _only_upcoming(lowered):
+        return True
+    return (
+        not HAPPENED.search(lowered)
+        and _states_future_treatment(_clauses(blank_english()(lowered)))
+        and extract_treatment_date(text, today) is None
+    )
+
+
+def _only_upcoming(lowered: str) -> bool:
+    return bool(UPCOMING.search(lowered)) and not HAPPENED.search(lowered)
 
 
 def treatment_day(treatment_date: date, today: date) -> int:
@@ -222,6 +277,7 @@ def _normalise(text: str) -> str:
     )
     glued_unit = r"(?<=\d)(?=(?:mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?|mos?|months?)\b)"
     text = re.sub(glued_unit, " ", text)
+    text = re.sub(r"\b(an?) (?:full|whole|good|entire) (day|week|fortnight|month)\b", r"\1 \2", text)
     text = re.sub(r"(?<!vitamin )(?<!vit )\b(?:day|d)(?=\d{1,3}\b)", "day ", text)
     # The tokenizer reads "wed" as "we" + "d", and "nov." or "tues." as a word and a full stop.
     text = re.sub(r"\bwed\b", "weds", text)
