@@ -41,7 +41,7 @@ OFF_TOPIC_SURE = 0.85  # ... and above which not even a health word makes its ev
 # An "emergency" the rules read in a message with no health word at all ("my sourdough collapsed in the
 # oven") is dropped only when the learned layer is all but certain it is off-topic AND sees no emergency.
 OFF_TOPIC_CERTAIN = 0.95
-NO_EMERGENCY = 0.05
+NO_EMERGENCY = 0.1
 # A learned raise is attributed to this sign when the rules found none of that level.
 LEARNED_SIGN = {"urgent": "learned_urgent", "emergency": "learned_emergency"}
 
