@@ -16,8 +16,13 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "results" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
+    """One chromium for the browser tests, closed when they end.
+
+    Playwright's sync API keeps an event loop marked running in this thread while it is open, so it must not
+    outlive this package: async tests elsewhere (anyio) would then fail with "another loop is running".
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

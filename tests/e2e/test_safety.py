@@ -184,3 +184,46 @@ def test_each_disposition_through_the_real_product(product, text: str, dispositi
     if disposition == "emergency":
         assert CLINIC.emergency_number in reply["messages"][0]["text"]
         assert not any(m["kind"] == "answer" for m in reply["messages"]), "no article after an emergency"
+
+
+UNSURE = "something feels really off with my face since the treatment, hard to describe"
+
+
+def test_an_unsure_report_gets_safety_netting_and_clarifying_questions_whose_yes_escalates(product) -> None:
+    """Through real Rasa: the safety net, the form's first question, and a "yes" re-triaged as a red flag."""
+    someone = patient(product)
+    first = someone.says(UNSURE)
+    assert all(m["triage"] == "none" for m in first["messages"]), first
+    safety_net = [m for m in first["messages"] if m["kind"] == "escalation"]
+    assert safety_net and CLINIC.emergency_number in safety_net[0]["text"], first
+    asked = first["messages"][-1]
+    assert "breathing" in asked["text"].lower()
+    assert [b["title"] for b in asked["buttons"]] == ["Yes", "No"]
+    assert escalations_of(product, someone.session_id) == []
+
+    answered = someone.says("Yes")
+    assert answered["messages"][0]["triage"] == "emergency", answered
+    assert CLINIC.emergency_number in answered["messages"][0]["text"]
+    [escalation] = escalations_of(product, someone.session_id)
+    assert (escalation["severity"], escalation["concepts"]) == ("emergency", ["airway_breathing"])
+
+
+def test_an_unsure_report_answered_no_to_every_question_is_reassured_and_not_escalated(product) -> None:
+    someone = patient(product)
+    someone.says(UNSURE)
+    asked = []
+    for _ in range(4):
+        reply = someone.says("No")
+        assert all(m["triage"] in ("none", "routine") for m in reply["messages"]), reply
+        asked.append(" ".join(m["text"] for m in reply["messages"]))
+    assert "nothing points to an urgent problem" in asked[-1]
+    questions = zip(["fever", "spreading", "worse"], asked, strict=False)
+    assert [word for word, text in questions if word in text.lower()] == ["fever", "spreading", "worse"]
+    assert escalations_of(product, someone.session_id) == []
+
+
+def test_rasa_handled_every_turn_without_failing(product) -> None:
+    """A turn Rasa fails on (after replying) is not saved: the conversation would be forgotten."""
+    log = (product.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "message.received.failure" not in log
+    assert "Traceback" not in log
