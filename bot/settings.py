@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     outbox_retry_max_seconds: float = 300.0
     outbox_max_attempts: int = 15
 
+    # --- hardening (issue 7, docs/security.md) ---
+    # SQLite "database is locked": how long a statement waits and retries for another connection's lock.
+    database_busy_timeout_seconds: float = 10.0
+
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.database_url:
