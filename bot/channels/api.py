@@ -101,6 +101,7 @@ async def chat(
         )
     issued = None
     if session is not None and result.conversation_id is not None and result.created:
+        services.limits.started(result.conversation_id)
         issued = services.sessions.token(result.conversation_id, session)
     return ChatResponse(session_id=result.conversation_id, session_token=issued, messages=result.messages)
 
