@@ -39,6 +39,8 @@ QUIET = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "LOG_LEVEL": "WARNING",
+    # Rasa's JSON logs even in a terminal: scripts/rasa_server.py keeps those free of patient text.
+    "FORCE_JSON_LOGGING": "1",
 }
 
 
