@@ -21,6 +21,7 @@ from bot.conversation.pipeline import ChatPipeline
 from bot.conversation.sessions import SessionsUnavailable
 from bot.http import BodySizeLimit, SecurityHeaders, UnexpectedErrors
 from bot.outbox.worker import OutboxWorker
+from bot.schemas import COMMON_ERRORS
 from bot.services import Services, build_services
 from bot.settings import Settings, get_settings
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        responses=COMMON_ERRORS,  # hardening (issue 7): every error in the declared schema
     )
     app.include_router(chat_api.router)
     app.include_router(health.router)

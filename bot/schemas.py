@@ -101,3 +101,9 @@ ERRORS = {
     429: {"model": ErrorResponse, "description": "too many requests"},
     503: {"model": ErrorResponse, "description": "the clinic's records are unavailable: call the clinic"},
 }
+# Every route can answer these (the body limit and the error handlers sit in front of all of them), so the
+# OpenAPI document declares them everywhere, in the one error schema.
+COMMON_ERRORS = {
+    **{status: ERRORS[status] for status in (400, 413, 422, 429, 503)},
+    500: {"model": ErrorResponse, "description": "unexpected error (logged by its class); call the clinic"},
+}

@@ -21,6 +21,7 @@ from bot.escalation.models import Escalation
 from bot.models import Conversation, Message, TriageReview, UnansweredQuestion, as_utc
 from bot.outbox.models import OutboxMessage
 from bot.outbox.worker import backlog
+from bot.schemas import ErrorResponse
 
 _bearer = HTTPBearer(auto_error=False, description="the staff token (ASSISTANT_STAFF_TOKEN)")
 
@@ -54,6 +55,10 @@ router = APIRouter(
     tags=["staff"],
     dependencies=[Depends(require_staff)],
     route_class=checked_first(_staff_first),
+    responses={
+        401: {"model": ErrorResponse, "description": "missing or wrong staff token"},
+        404: {"model": ErrorResponse, "description": "no such escalation or conversation"},
+    },
 )
 
 ConversationId = Annotated[str, Path(max_length=64)]

@@ -91,15 +91,20 @@ def test_no_name_phone_or_email_reaches_any_log_line(product) -> None:
     assert staff(product, "GET", "/escalations").status_code == 200
 
     # Requests that are refused: the canary in an invalid field, an oversized body, a forged session.
+    json_type = {"content-type": "application/json"}
     refused = [
         client.post("/api/chat", json={"text": me, "treatment_date": EMAIL}),
         client.post("/api/chat", json={"text": me, "session_id": PHONE}),
         client.post("/api/chat", json={"text": me * 400}),
-        client.post("/api/chat", content=f'{{"text": "{NAME}"'.encode(), headers={"content-type": "application/json"}),
+        client.post("/api/chat", content=f'{{"text": "{NAME}"'.encode(), headers=json_type),
         client.post("/api/chat", json={"text": me}, headers={"X-Session-Token": EMAIL}),
         client.get(f"/api/conversations/{patient.session_id}/messages", params={"token": EMAIL}),
-        client.post("/webhook", content=f'{{"sender_id": "{NAME}"}}'.encode(), headers={"authorization": f"Bearer {EMAIL}"}),
-    ]  # fmt: skip
+        client.post(
+            "/webhook",
+            content=f'{{"sender_id": "{NAME}"}}'.encode(),
+            headers={**json_type, "authorization": f"Bearer {EMAIL}"},
+        ),
+    ]
     assert all(400 <= response.status_code < 500 for response in refused), [r.status_code for r in refused]
 
     # Rasa down: the warning about it must not carry what the patient wrote.
