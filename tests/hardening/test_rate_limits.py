@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.escalation.models import Escalation
 from bot.models import Conversation
 from bot.outbox.models import PRIORITY, OutboxMessage
+from bot.outbox.notifiers import build_notifiers
 from knowledge.clinic import load_clinic_profile
 from tests.conftest import start_conversation
 from tests.escalation.stubs import EMERGENCY_TEXT, URGENT_TEXT
@@ -142,7 +143,7 @@ def test_escalations_are_capped_per_source_and_folded_into_the_last_alert(
 
 
 def test_an_emergency_is_delivered_before_a_thousand_rows_queued_ahead_of_it(
-    db, escalations, outbox, make_worker, twilio_fake, smtp_fake, webhook_fake, settings
+    db, escalations, outbox, make_worker, twilio_fake, smtp_fake, webhook_fake, settings, clock
 ) -> None:
     conversation = start_conversation(db)
     flood = escalations.record(conversation, "urgent", ["local_infection"], "api", URGENT_TEXT, "203.0.113.5")
@@ -160,7 +161,9 @@ def test_an_emergency_is_delivered_before_a_thousand_rows_queued_ahead_of_it(
                 body={"event": "routine", "number": number},
                 escalation_id=flood.escalation_id if number % 4 == 0 else None,
                 conversation_id=conversation,
+                now=clock(),
             )
+    clock.advance(60)  # every one of them has waited a minute when the emergency comes in
     emergency = escalations.record(
         start_conversation(db), "emergency", ["anaphylaxis"], "api", EMERGENCY_TEXT, "192.0.2.8"
     )
@@ -170,3 +173,56 @@ def test_an_emergency_is_delivered_before_a_thousand_rows_queued_ahead_of_it(
     assert f"EMERGENCY escalation #{emergency.escalation_id}" in sms["body"]
     assert f"EMERGENCY escalation #{emergency.escalation_id}" in email["subject"]
     assert hook["json"]["escalation"]["id"] == emergency.escalation_id
+
+
+class QueuesAnEmergencyMidway:
+    """The real webhook notifier; while it sends the second routine row, a patient reports an emergency."""
+
+    channel = "webhook"
+
+    def __init__(self, notifier, report) -> None:
+        self.notifier, self.report, self.sent = notifier, report, 0
+
+    def send(self, notice):
+        self.sent += 1
+        if self.sent == 2:
+            self.report()
+        return self.notifier.send(notice)
+
+    def already_delivered(self, notice):
+        return self.notifier.already_delivered(notice)
+
+
+def test_an_emergency_queued_during_a_batch_goes_next_not_after_the_batch(
+    db, escalations, outbox, make_worker, webhook_fake, settings, clock
+) -> None:
+    conversation = start_conversation(db)
+    with db.session() as session:
+        for number in range(20):
+            outbox.add(
+                session,
+                kind="reply",
+                channel="webhook",
+                recipient=settings.webhook_url,
+                priority=PRIORITY["reply"],
+                dedupe_key=f"routine-{number}",
+                body={"event": "routine", "number": number},
+                conversation_id=conversation,
+                now=clock(),
+            )
+    emergencies = []
+
+    def report() -> None:
+        emergencies.append(
+            escalations.record(start_conversation(db), "emergency", ["anaphylaxis"], "api", EMERGENCY_TEXT)
+        )
+
+    notifiers = build_notifiers(settings)
+    notifiers["webhook"] = QueuesAnEmergencyMidway(notifiers["webhook"], report)
+    worker = make_worker(notifiers, batch=50)
+    outbox.subscribe(worker.wake)  # as the app does: a new escalation wakes the worker
+
+    worker.run_once()
+    events = [hook["json"].get("event") for hook in webhook_fake.received()]
+    assert events[:3] == ["routine", "routine", "escalation.alert"], events
+    assert webhook_fake.received()[2]["json"]["escalation"]["id"] == emergencies[0].escalation_id
