@@ -13,14 +13,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# How long SQLite keeps retrying a statement that finds the database locked by another connection
+# (ASSISTANT_DATABASE_BUSY_TIMEOUT_SECONDS). Writes here take milliseconds, so a lock held longer means
+# something is wrong: the patient then gets the triage reply and the clinic's phone after this wait.
+BUSY_TIMEOUT_SECONDS = 10.0
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS) -> Engine:
     """An engine for `url`; SQLite gets WAL and a busy timeout so the app and its jobs can share the file."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_seconds},
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -28,7 +34,8 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            # "database is locked": SQLite waits and retries for this long before giving up.
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
             cursor.close()
             # SQLAlchemy, not the sqlite3 module, decides when a transaction begins (see below).
             dbapi_connection.isolation_level = None
@@ -56,9 +63,9 @@ def migrate(url: str) -> None:
 class Database:
     """Engine plus session factory; `with db.session() as s:` commits on success, rolls back on error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_seconds)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

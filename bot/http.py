@@ -1,20 +1,22 @@
-"""HTTP-level protections for every endpoint: a body size limit before anything parses, security headers.
+"""HTTP-level protections for every endpoint: a body size limit before anything parses, security headers,
+and a last line that turns anything unexpected into a 500 in the declared error schema.
 
-Both are plain ASGI middleware, so they run before FastAPI reads or validates a byte of the request.
+All are plain ASGI middleware, so they run before FastAPI reads or validates a byte of the request.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.errors import where
+
+log = logging.getLogger(__name__)
+
 PATIENT_DATA_PREFIXES = ("/api", "/admin", "/webhook", "/channels")
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:
@@ -31,7 +33,8 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
 
 class BodySizeLimit:
     """413 for a request whose body is larger than `max_bytes`: by its Content-Length before reading, or
-    while it streams in (a chunked body that keeps going)."""
+    while it streams in (a chunked body that keeps going). The body is read here, up to the limit, before
+    the app sees a byte of it, so nothing downstream can be made to parse or buffer more."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
@@ -46,30 +49,56 @@ class BodySizeLimit:
         max_bytes = next(
             (limit for prefix, limit in self.larger.items() if path.startswith(prefix)), self.default_max
         )
-        await self._limited(scope, receive, send, max_bytes)
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            try:
-                too_big = int(declared) > max_bytes
-            except ValueError:
+            if not declared.isdigit():
                 await _refuse(send, 400, "bad content-length")
                 return
-            if too_big:
+            if int(declared) > max_bytes:
                 await _refuse(send, 413, f"the request body is larger than {max_bytes} bytes")
                 return
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                await _refuse(send, 413, f"the request body is larger than {max_bytes} bytes")
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body, already read, handed to the app as one message; then whatever the client does next."""
+    delivered = False
+
+    async def replayed() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class UnexpectedErrors:
+    """Whatever escapes the app becomes a 500 in the declared error schema, logged by its class and the line
+    it came from: never a traceback (in the reply or the log), which can quote a patient's words."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -78,10 +107,12 @@ class BodySizeLimit:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:  # noqa: BLE001 - this is the last place that can still answer
+            route = getattr(scope.get("route"), "path", "unmatched route")
+            log.error("unexpected error on %s: %s at %s", route, type(error).__name__, where(error))
             if not started:
-                await _refuse(send, 413, f"the request body is larger than {max_bytes} bytes")
+                await _refuse(send, 500, "internal error; please call the clinic")
 
 
 def ancestors_of(frame_ancestors: str) -> str:

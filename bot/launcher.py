@@ -39,6 +39,8 @@ QUIET = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "LOG_LEVEL": "WARNING",
+    # Rasa's JSON logs even in a terminal: scripts/rasa_server.py keeps those free of patient text.
+    "FORCE_JSON_LOGGING": "1",
 }
 
 
@@ -239,6 +241,13 @@ def _print_ready(product: Product) -> None:
     print("  Press Ctrl-C to stop.\n", flush=True)
 
 
+def _problem(error: dict) -> str:
+    """One settings problem in the words of the environment variable that fixes it."""
+    message = str(error.get("msg", error)).removeprefix("Value error, ")
+    field = "_".join(str(part) for part in error.get("loc", ()))
+    return f"ASSISTANT_{field.upper()}: {message}" if field else message
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -248,7 +257,7 @@ def main() -> None:
     try:
         settings = Settings()
     except ValidationError as error:
-        problems = "; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in error.errors())
+        problems = "; ".join(_problem(e) for e in error.errors())
         print(f"Could not start: {problems}", file=sys.stderr)
         sys.exit(2)
     product = Product(model=args.model, settings=settings)

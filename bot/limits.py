@@ -67,6 +67,10 @@ class RateLimits:
             checks.append(("conversation", _key(conversation_id)))
         return self._hit(checks)
 
+    def started(self, conversation_id: str) -> None:
+        """A new conversation's first message counts against its own allowance too (it had no id yet)."""
+        self._hit([("conversation", _key(conversation_id))])
+
     def new_session(self, client: str | None) -> Verdict:
         return self._hit([("sessions", _key(client or "unknown"))])
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -18,8 +19,10 @@ from bot.channels import api as chat_api
 from bot.channels.web import router as web_widget
 from bot.channels.wiring import BODY_LIMITED_PATHS, include_texting_routes, start_texting
 from bot.conversation.pipeline import ChatPipeline
-from bot.http import BodySizeLimit, SecurityHeaders
+from bot.conversation.sessions import SessionsUnavailable
+from bot.http import BodySizeLimit, SecurityHeaders, UnexpectedErrors
 from bot.outbox.worker import OutboxWorker
+from bot.schemas import COMMON_ERRORS
 from bot.services import Services, build_services
 from bot.settings import Settings, get_settings
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        responses=COMMON_ERRORS,  # hardening (issue 7): every error in the declared schema
     )
     app.include_router(chat_api.router)
     app.include_router(health.router)
@@ -77,9 +81,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     include_texting_routes(app, settings)  # texting channels (issue 11): only the enabled ones
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # --- hardening (issue 7): records down -> 503; middleware order, outermost last ---
+    app.add_exception_handler(SessionsUnavailable, _records_unavailable)
+    app.add_exception_handler(SQLAlchemyError, _records_unavailable)
+    # Innermost: anything unexpected becomes a 500 in the error schema that still passes the headers below.
+    app.add_middleware(UnexpectedErrors)
+    # Before anything reads or parses the body. Rasa's action calls carry the conversation's events.
+    larger = {"/webhook": 4_000_000, **dict.fromkeys(BODY_LIMITED_PATHS, settings.texting_max_body_bytes)}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
-    if origins:
+    if origins:  # outside the size limit, so the clinic's site can read a 413 too
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
@@ -88,10 +99,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             expose_headers=["retry-after"],
             max_age=600,
         )
+    # Outermost: every response, refusals and errors included, carries the security headers.
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
-    # Outermost: before anything reads. Rasa's action calls carry the conversation's events.
-    larger = {"/webhook": 4_000_000, **dict.fromkeys(BODY_LIMITED_PATHS, settings.texting_max_body_bytes)}
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
     return app
 
 
@@ -120,6 +129,10 @@ async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONR
     )
 
 
-async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
-    log.error("unexpected error on %s: %s", request.url.path, type(error).__name__, exc_info=error)
-    return JSONResponse({"detail": "internal error; please call the clinic", "problems": []}, status_code=500)
+async def _records_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """The database is locked, read-only or gone: say so, with the clinic's phone (chat still triages)."""
+    route = getattr(request.scope.get("route"), "path", "unmatched route")
+    log.error("records unavailable on %s: %s", route, type(error).__name__)
+    services = getattr(request.app.state, "services", None)
+    detail = services.replies.text("unavailable") if services else "unavailable; please call the clinic"
+    return JSONResponse({"detail": detail, "problems": []}, status_code=503, headers={"Retry-After": "30"})

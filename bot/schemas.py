@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 Kind = Literal["answer", "fallback", "escalation", "smalltalk", "handoff"]
 TriageLevel = Literal["none", "routine", "urgent", "emergency"]
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """Half an emoji (a client that cut a UTF-16 pair) becomes a space: UTF-8 cannot hold it, so neither can
+    the database, a log line or a JSON reply. Runs before validation, which would refuse the whole text."""
+    return _SURROGATES.sub(" ", value) if isinstance(value, str) else value
+
+
+# Free text from a client: lone surrogates are replaced at the boundary instead of failing the request.
+ClientText = Annotated[str, BeforeValidator(without_lone_surrogates)]
 
 
 class ChatRequest(BaseModel):
@@ -20,7 +32,7 @@ class ChatRequest(BaseModel):
         description="null starts a new session; otherwise the id the server issued, with its token in the "
         "X-Session-Token header",
     )
-    text: str = Field(max_length=8000, description="what the patient wrote")
+    text: ClientText = Field(max_length=8000, description="what the patient wrote")
     treatment_date: date | None = Field(
         default=None, description="the day of the treatment (YYYY-MM-DD), if known; not in the future"
     )
@@ -87,4 +99,11 @@ ERRORS = {
     413: {"model": ErrorResponse, "description": "request body too large"},
     422: {"model": ErrorResponse, "description": "invalid field"},
     429: {"model": ErrorResponse, "description": "too many requests"},
+    503: {"model": ErrorResponse, "description": "the clinic's records are unavailable: call the clinic"},
+}
+# Every route can answer these (the body limit and the error handlers sit in front of all of them), so the
+# OpenAPI document declares them everywhere, in the one error schema.
+COMMON_ERRORS = {
+    **{status: ERRORS[status] for status in (400, 413, 422, 429, 503)},
+    500: {"model": ErrorResponse, "description": "unexpected error (logged by its class); call the clinic"},
 }

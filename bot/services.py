@@ -88,7 +88,7 @@ def build_services(settings: Settings) -> Services:
         log.error("learned triage layer unavailable, rules only: %s", type(error).__name__)
     services = Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, settings.database_busy_timeout_seconds),
         clinic=clinic,
         triage=triage,
         answerer=answerer,

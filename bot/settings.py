@@ -164,6 +164,10 @@ class Settings(BaseSettings):
             raise ValueError(f"an enabled texting channel needs: {', '.join(problems)}")
         return self
 
+    # --- hardening (issue 7, docs/security.md) ---
+    # SQLite "database is locked": how long a statement waits and retries for another connection's lock.
+    database_busy_timeout_seconds: float = 10.0
+
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.database_url:

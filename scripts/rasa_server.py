@@ -4,8 +4,11 @@
 
 Rasa's structured logs carry message texts in fields such as `text` (a REST message that timed out or
 failed is logged with its text). Rasa passes those fields through an "anonymization pipeline" when a plugin
-provides one; this one replaces every such value with "[redacted]". Known-harmless third-party warnings
-are silenced so a start-up shows what matters.
+provides one; this one replaces every such value with "[redacted]". Rasa also hands the pipeline each new
+tracker event (`run`, to publish an anonymised copy): there is nowhere to publish it, so it does nothing
+(without it every message failed after its reply, and the tracker was never saved). A logged exception
+would still quote the patient through its frames' local variables and its message, so tracebacks are
+written with neither. Known-harmless third-party warnings are silenced so a start-up shows what matters.
 """
 
 import sys
@@ -25,6 +28,28 @@ class _Redact:
     def log_run(_value: object) -> str:
         return "[redacted]"
 
+    @staticmethod
+    def run(_event: dict) -> None:
+        """A new tracker event: nothing to publish (the tracker store keeps the conversation)."""
+
+
+def _tracebacks_without_patient_text() -> None:
+    """Structured tracebacks without local variables or exception messages (both can hold the text)."""
+    import structlog
+
+    render = structlog.processors.dict_tracebacks
+
+    def without_values(logger: object, name: str, event_dict: dict) -> dict:
+        event_dict = render(logger, name, event_dict)
+        exceptions = event_dict.get("exception")
+        for exception in exceptions if isinstance(exceptions, list) else []:
+            exception["exc_value"] = "[redacted]"
+            for frame in exception.get("frames", []):
+                frame.pop("locals", None)
+        return event_dict
+
+    structlog.processors.dict_tracebacks = without_values  # read when Rasa configures its logging
+
 
 class _NoPatientTextInLogs:
     @hookimpl
@@ -36,6 +61,7 @@ def main() -> None:
     from rasa.plugin import plugin_manager
 
     plugin_manager().register(_NoPatientTextInLogs())
+    _tracebacks_without_patient_text()
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", *sys.argv[1:]]

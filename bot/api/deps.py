@@ -1,8 +1,10 @@
 """Shared FastAPI dependencies."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 
 from bot.conversation.pipeline import ChatPipeline
 from bot.services import Services
@@ -25,3 +27,20 @@ def client_address(request: Request) -> str:
 ServicesDep = Annotated[Services, Depends(get_services)]
 PipelineDep = Annotated[ChatPipeline, Depends(get_pipeline)]
 ClientDep = Annotated[str, Depends(client_address)]
+
+
+def checked_first(check: Callable[[Request], None]) -> type[APIRoute]:
+    """A route class that runs `check` (who is calling) on the bare request before FastAPI reads, parses or
+    validates anything: a caller without credentials gets its 401 even for a body that is not JSON."""
+
+    class CheckedFirst(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+            handler = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                check(request)
+                return await handler(request)
+
+            return checked
+
+    return CheckedFirst

@@ -17,8 +17,11 @@ router = APIRouter(prefix="/api", tags=["health"])
 @router.get("/health", response_model=HealthResponse, responses={429: ERRORS[429]})
 async def health(services: ServicesDep, client: ClientDep) -> HealthResponse:
     """Rasa, the database, the knowledge index and the outbox backlog (counts only, no patient data)."""
-    if not services.limits.message(client, None).allowed:
-        raise HTTPException(status_code=429, detail=services.replies.text("slow_down"))
+    # A read: load balancers poll it, and it must not use up a patient's message allowance.
+    if not services.limits.read(client).allowed:
+        raise HTTPException(
+            status_code=429, detail=services.replies.text("slow_down"), headers={"Retry-After": "30"}
+        )
     manifest = services.answerer.retriever.store.manifest
     rasa_alive = await services.rasa.is_alive()
 

@@ -9,18 +9,19 @@ import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from bot.api.deps import ServicesDep
+from bot.api.deps import ServicesDep, checked_first
 from bot.conversation import store
 from bot.escalation import handoff
 from bot.escalation.models import Escalation
 from bot.models import Conversation, Message, TriageReview, UnansweredQuestion, as_utc
 from bot.outbox.models import OutboxMessage
 from bot.outbox.worker import backlog
+from bot.schemas import ErrorResponse
 
 _bearer = HTTPBearer(auto_error=False, description="the staff token (ASSISTANT_STAFF_TOKEN)")
 
@@ -29,8 +30,19 @@ def require_staff(
     services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """Every /admin route: a valid staff bearer token, compared in constant time."""
-    expected = services.settings.staff_token.encode()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
+    _check_token(services.settings.staff_token, credentials.credentials if credentials else None)
+
+
+def _staff_first(request: Request) -> None:
+    """The same check on the bare request, before the body is read (see `checked_first`)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    expected = request.app.state.services.settings.staff_token
+    _check_token(expected, token if scheme.lower() == "bearer" else None)
+
+
+def _check_token(expected: str, given: str | None) -> None:
+    # Bytes, so a header with any characters compares without raising.
+    if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="a valid staff token is required",
@@ -38,9 +50,19 @@ def require_staff(
         )
 
 
-router = APIRouter(prefix="/admin", tags=["staff"], dependencies=[Depends(require_staff)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["staff"],
+    dependencies=[Depends(require_staff)],
+    route_class=checked_first(_staff_first),
+    responses={
+        401: {"model": ErrorResponse, "description": "missing or wrong staff token"},
+        404: {"model": ErrorResponse, "description": "no such escalation or conversation"},
+    },
+)
 
 ConversationId = Annotated[str, Path(max_length=64)]
+EscalationId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # SQLite's integers end at 2^63
 StaffName = Annotated[str | None, Field(default=None, max_length=64, description="who, for the record")]
 
 
@@ -120,7 +142,7 @@ def list_escalations(
 
 @router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationOut)
 def acknowledge(
-    escalation_id: int, services: ServicesDep, body: Acknowledgement | None = None
+    escalation_id: EscalationId, services: ServicesDep, body: Acknowledgement | None = None
 ) -> EscalationOut:
     """Someone is dealing with it: stops the reminder to the backup contact. Repeating it changes nothing."""
     row = services.escalations.acknowledge(escalation_id, body.staff_name if body else None)

@@ -39,7 +39,9 @@ def _authorised(request: Request, expected: str) -> bool:
 async def run_action(request: Request, services: ServicesDep) -> JSONResponse:
     """Run one custom action for Rasa; only Rasa knows the shared token."""
     if not _authorised(request, services.settings.action_token):
-        raise HTTPException(status_code=403, detail="bad action token")
+        raise HTTPException(
+            status_code=401, detail="a valid action token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     try:
         action_call = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as error:

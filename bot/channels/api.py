@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from bot.api.deps import ClientDep, PipelineDep, ServicesDep
 from bot.conversation import store
 from bot.conversation.pipeline import BadMessage, IncomingMessage
-from bot.conversation.sessions import HEADER, InvalidSession, NewSession, new_session
+from bot.conversation.sessions import HEADER, InvalidSession, NewSession, SessionsUnavailable, new_session
 from bot.models import Conversation, as_utc
 from bot.schemas import ERRORS, SESSION_ID_PATTERN, ChatMessage, ChatRequest, ChatResponse, ErrorResponse
 from bot.services import Services
@@ -53,8 +53,13 @@ async def chat(
     """Send one patient message. Without a session (no `session_id`, no token) a new one starts."""
     conversation_id = None
     session: NewSession | None = None
+    unconfirmed = False
     if request.session_id is not None or token:
-        conversation_id = await verified(services, token, request.session_id)
+        try:
+            conversation_id = await verified(services, token, request.session_id)
+        except SessionsUnavailable as error:
+            # The records are down: the message is still triaged (escalations go to the spool).
+            conversation_id, unconfirmed = error.conversation_id, True
         limited = not services.limits.message(client, conversation_id).allowed
     else:
         session = new_session()
@@ -78,6 +83,7 @@ async def chat(
         source=client,
         new_session_hash=session.token_hash if session else None,
         answer=not limited,
+        unconfirmed=unconfirmed,
     )
     try:
         result = await pipeline.handle(incoming)
@@ -95,6 +101,7 @@ async def chat(
         )
     issued = None
     if session is not None and result.conversation_id is not None and result.created:
+        services.limits.started(result.conversation_id)
         issued = services.sessions.token(result.conversation_id, session)
     return ChatResponse(session_id=result.conversation_id, session_token=issued, messages=result.messages)
 

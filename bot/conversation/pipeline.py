@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.conversation import store
 from bot.conversation.triage_reply import NOT_ESCALATED, EscalationOutcome, TriageReplies
+from bot.errors import where
 from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
-from bot.schemas import Button, ChatMessage, Source
+from bot.schemas import Button, ChatMessage, Source, without_lone_surrogates
 from bot.services import Services
 from safety.engine import Triage
 from safety.reading import extract_treatment_date, stated_day, treatment_day
@@ -32,9 +33,8 @@ from safety.rules import RANK
 
 log = logging.getLogger(__name__)
 
-# Control characters other than tab/newline, and lone surrogates (a client that cut an emoji in half).
+# Control characters other than tab/newline (lone surrogates: see bot.schemas.without_lone_surrogates).
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
-_SURROGATES = re.compile(r"[\ud800-\udfff]")  # half an emoji: not encodable, so not storable either
 RASA_COMMAND = "/"
 # Put before patient text that starts with "/": Rasa would read it as an intent command, and it is text.
 TEXT_GUARD = "\u200b"
@@ -64,6 +64,9 @@ class IncomingMessage:
     source: str | None = None  # the client's address or the sender: rate limits and escalation caps
     new_session_hash: str | None = None  # a new web/API conversation: the hash of its session secret
     answer: bool = True  # False (rate-limited): triage, escalation and the safety reply only
+    # The channel could not confirm the conversation because its records are unavailable (the session
+    # token's signature is valid): triage, the escalation spool and the safety reply only.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def clean_text(text: str, max_chars: int) -> str:
     The limit is checked before normalising (which could expand the text) and after it."""
     if len(text) > max_chars * 2:
         raise BadMessage("too_long", length=len(text), limit=max_chars)
-    text = _SURROGATES.sub(" ", text)
+    text = without_lone_surrogates(text)
     cleaned = _CONTROL_CHARS.sub(" ", unicodedata.normalize("NFC", text)).strip()
     if not cleaned:
         raise BadMessage("empty_message")
@@ -126,21 +129,50 @@ class ChatPipeline:
         day = self._stated_day(incoming, text, today)
         # 1. Triage on the text alone, before any I/O: whatever fails later, this reply stands.
         triage = await self._triage(text, day)
-        # 2. The conversation: may fail (database locked, full, gone).
+        if incoming.unconfirmed:
+            return await self._without_conversation(incoming, text, triage)
+        if not (incoming.answer or incoming.conversation_id or triage.escalates or triage.unsure):
+            # A new conversation over its limits with nothing worrying in it: nothing to open or keep.
+            return PipelineResult(None, [self._slow_down(triage)], triage)
+        # 2. The conversation: may fail (database locked, read-only, full, gone).
         try:
             context = await asyncio.to_thread(self._open_conversation, incoming, text, today)
         except Exception as error:  # noqa: BLE001 - the patient still gets the triage reply
             log.error("conversation unavailable channel=%s: %s", incoming.channel, type(error).__name__)
             return await self._without_conversation(incoming, text, triage)
         conversation = context.conversation
-        # 3. The same message read again with what the conversation knows: the treatment day, the
-        # earlier messages, and the answer to a clarifying question the assistant asked.
-        triage = await self._triage_in_context(text, triage, day, context)
-        outcome = (
-            await self._escalate(conversation.id, triage, text, incoming)
-            if triage.escalates
-            else NOT_ESCALATED
-        )
+        outcome = NOT_ESCALATED
+        try:
+            # 3. The same message read again with what the conversation knows: the treatment day, the
+            # earlier messages, and the answer to a clarifying question the assistant asked.
+            triage = await self._triage_in_context(text, triage, day, context)
+            if triage.escalates:
+                outcome = await self._escalate(conversation.id, triage, text, incoming)
+            messages = await self._reply(context, text, triage, outcome, incoming)
+        except Exception as error:  # noqa: BLE001 - whatever broke, the triage reply and the clinic's phone
+            log.error(
+                "reply failed conversation=%s: %s at %s",
+                conversation.reference,
+                type(error).__name__,
+                where(error),
+            )
+            if triage.escalates and outcome is NOT_ESCALATED:
+                outcome = await self._escalate(conversation.id, triage, text, incoming)
+            handed_off = conversation.handed_off
+            messages = [*self._triage_messages(triage, outcome, handed_off), self._unavailable(triage)]
+        messages = [replace_level(message, triage.level) for message in messages]
+        await self._remember(conversation.id, triage, text, messages)
+        return PipelineResult(conversation.id, messages, triage, context.created, conversation.handed_off)
+
+    async def _reply(
+        self,
+        context: _Context,
+        text: str,
+        triage: Triage,
+        outcome: EscalationOutcome,
+        incoming: IncomingMessage,
+    ) -> list[ChatMessage]:
+        conversation = context.conversation
         log.info(
             "message conversation=%s channel=%s triage=%s escalation=%s",
             conversation.reference,
@@ -154,12 +186,8 @@ class ChatPipeline:
         if outcome.status == "duplicate" and RANK[triage.message_level] < RANK[triage.level]:
             spoken = replace(triage, level=triage.message_level, reply=None, signs=())
         if conversation.handed_off:
-            messages = await self._while_handed_off(conversation, text, spoken, outcome)
-        else:
-            messages = await self._converse(context, text, spoken, outcome, incoming)
-        messages = [replace_level(message, triage.level) for message in messages]
-        await self._remember(conversation.id, triage, text, messages)
-        return PipelineResult(conversation.id, messages, triage, context.created, conversation.handed_off)
+            return await self._while_handed_off(conversation, text, spoken, outcome)
+        return await self._converse(context, text, spoken, outcome, incoming)
 
     # --- triage -------------------------------------------------------------------------------------------
     def _stated_day(self, incoming: IncomingMessage, text: str, today: date) -> int | None:
@@ -254,16 +282,24 @@ class ChatPipeline:
         outcome = NOT_ESCALATED
         if triage.escalates:
             conversation_id = incoming.conversation_id or store.new_conversation(incoming.channel).id
-            outcome = await self._escalate(conversation_id, triage, text, incoming)
+            # Straight to the spool: the database has just failed, and the patient must not wait for it
+            # to time out again before being told to call.
+            outcome = await self._escalate(conversation_id, triage, text, incoming, write_attempts=0)
         messages = self._triage_messages(triage, outcome, handed_off=False)
         messages.append(self._unavailable(triage))
         return PipelineResult(None, messages, triage)
 
     # --- escalation -----------------------------------------------------------------------------------
     async def _escalate(
-        self, conversation_id: str, triage: Triage, text: str, incoming: IncomingMessage
+        self,
+        conversation_id: str,
+        triage: Triage,
+        text: str,
+        incoming: IncomingMessage,
+        write_attempts: int | None = None,
     ) -> EscalationOutcome:
         """Record the escalation before Rasa is asked, so neither a slow nor a stopped Rasa can lose it."""
+        attempts = {} if write_attempts is None else {"write_attempts": write_attempts}
         try:
             recorded = await asyncio.to_thread(
                 self.services.escalations.record,
@@ -273,6 +309,7 @@ class ChatPipeline:
                 incoming.channel,
                 text,
                 incoming.source,
+                **attempts,
             )
         except Exception as error:  # noqa: BLE001 - the patient must still get the protocol reply
             log.error("escalation not recorded: %s", type(error).__name__)
@@ -369,11 +406,7 @@ class ChatPipeline:
             # The protocol's reassurance is better than "I don't know" for an expected effect.
             answers = [*ours, *(a for a in answers if a.kind != "fallback")]
         if not incoming.answer:
-            answers.append(
-                ChatMessage(
-                    text=self.services.replies.text("slow_down"), kind="fallback", triage=triage.level
-                )
-            )
+            answers.append(self._slow_down(triage))
         return answers or [self._unavailable(triage)]
 
     async def _ask_rasa(
@@ -409,6 +442,9 @@ class ChatPipeline:
     def _unavailable(self, triage: Triage) -> ChatMessage:
         text = self.services.replies.text("unavailable", triage.language)
         return ChatMessage(text=text, kind="fallback", triage=triage.level)
+
+    def _slow_down(self, triage: Triage) -> ChatMessage:
+        return ChatMessage(text=self.services.replies.text("slow_down"), kind="fallback", triage=triage.level)
 
     async def _remember(
         self, conversation_id: str, triage: Triage, text: str, messages: list[ChatMessage]

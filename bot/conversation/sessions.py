@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.db import Database
 from bot.models import Conversation, utcnow
@@ -27,6 +28,14 @@ MAX_TOKEN_CHARS = 512
 
 class InvalidSession(Exception):
     """The token is missing, forged, expired, ended, or belongs to another conversation."""
+
+
+class SessionsUnavailable(Exception):
+    """The token is signed by this server, but the database that would confirm it cannot be read now."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__("the session store is unavailable")
+        self.conversation_id = conversation_id
 
 
 @dataclass(frozen=True)
@@ -89,9 +98,12 @@ class Sessions:
         conversation_id = payload["c"]
         if session_id is not None and not hmac.compare_digest(session_id.encode(), conversation_id.encode()):
             raise InvalidSession("the session token belongs to another conversation")
-        with self.db.session() as db_session:
-            conversation = db_session.get(Conversation, conversation_id)
-            stored = conversation.token_hash if conversation is not None else None
+        try:
+            with self.db.session() as db_session:
+                conversation = db_session.get(Conversation, conversation_id)
+                stored = conversation.token_hash if conversation is not None else None
+        except SQLAlchemyError as error:  # locked, read-only, gone: the caller decides what still works
+            raise SessionsUnavailable(conversation_id) from error
         if stored is None or not hmac.compare_digest(stored.encode(), hash_secret(payload["s"]).encode()):
             raise InvalidSession("the session has ended")
         return conversation_id

@@ -132,12 +132,15 @@ class EscalationService:
         channel: str,
         text: str,
         source: str | None = None,
+        write_attempts: int = WRITE_ATTEMPTS,
     ) -> Recorded:
-        """Store the escalation and queue its alerts, durably, or say that it could not be done."""
+        """Store the escalation and queue its alerts, durably, or say that it could not be done.
+
+        `write_attempts=0` goes straight to the spool (the caller has just seen the database fail)."""
         if severity not in ESCALATING_LEVELS:
             raise ValueError(f"only {ESCALATING_LEVELS} are escalated, not {severity!r}")
         source_hash = source_key(source)
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+        for attempt in range(1, write_attempts + 1):
             try:
                 recorded = self._record(conversation_id, severity, list(signs), channel, text, source_hash)
             except IntegrityError:

@@ -15,9 +15,13 @@ FAKE_PHONE_NUMBER_ID = "100000000000001"  # the WhatsApp Cloud API's id of the c
 REAL_NOTIFIER_SETTINGS = ("ASSISTANT_TWILIO_ACCOUNT_SID", "ASSISTANT_SMTP_HOST", "ASSISTANT_WEBHOOK_URL")
 
 
+FAKE_ENVIRONMENTS = ("development", "test")
+
+
 def fakes_wanted(settings: Mapping[str, str]) -> bool:
-    """Outside production, when none of the real notifiers is configured (environment and .env merged)."""
-    if settings.get("ASSISTANT_ENVIRONMENT", "development") == "production":
+    """In development or test only (never in production, nor any other environment), when none of the real
+    notifiers is configured (environment and .env merged)."""
+    if settings.get("ASSISTANT_ENVIRONMENT", "development") not in FAKE_ENVIRONMENTS:
         return False
     return not any(settings.get(name) for name in REAL_NOTIFIER_SETTINGS)
 

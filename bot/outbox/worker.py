@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -119,6 +120,9 @@ class OutboxWorker:
         self.batch = batch
         self.worker_id = f"outbox-{uuid.uuid4().hex[:12]}"
         self._stopping = False
+        # Set (from any thread) when something was queued: a pass in progress looks again before its next
+        # delivery, so an emergency queued during a batch of routine rows goes next, not after the batch.
+        self._queued = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,13 +148,18 @@ class OutboxWorker:
 
     def run_once(self) -> int:
         """Drain the spool, queue due reminders, then deliver what is due; return how many were delivered."""
+        self._queued.clear()
         self.escalations.drain_spool()
         self.queue_reminders()
         delivered = 0
-        for row_id in self._due_ids():
-            if self._stopping:
-                break
-            claimed = self._claim(row_id)
+        due = self._due_ids()
+        while due and not self._stopping:
+            if self._queued.is_set():  # something new (perhaps more urgent) was queued: take the order again
+                self._queued.clear()
+                self.escalations.drain_spool()
+                due = self._due_ids()
+                continue
+            claimed = self._claim(due.pop(0))
             if claimed is not None:
                 delivered += self._deliver(claimed)
         return delivered
@@ -338,6 +347,7 @@ class OutboxWorker:
 
     def wake(self) -> None:
         """Thread-safe: make the running worker look at the outbox now."""
+        self._queued.set()
         if self._loop is not None and self._wake is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 self._loop.call_soon_threadsafe(self._wake.set)
