@@ -20,6 +20,7 @@ from bot.http import BodySizeLimit, SecurityHeaders
 from bot.outbox.worker import OutboxWorker
 from bot.services import Services, build_services
 from bot.settings import Settings, get_settings
+from bot.staff import app as staff_app
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         outbox = OutboxWorker.from_services(ready)
         outbox.start(ready.settings.outbox_poll_seconds)
         unsubscribe = ready.outbox.subscribe(outbox.wake)
+        # Staff (issue 12): accounts, the article store, publishing and the knowledge sync thread.
+        app.state.staff = staff_app.start(ready)
         log.info("clinic app ready")
         yield
+        app.state.staff.stop()
         unsubscribe()
         await outbox.stop()
         await ready.rasa.close()
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(webhook.router)
     app.include_router(staff.router)
+    staff_app.mount(app)  # Staff (issue 12): the admin UI and the knowledge-base API under /admin
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -81,7 +86,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
     # Outermost: before anything reads. Rasa's action calls carry the conversation's events.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={"/webhook": 4_000_000})
+    larger = {
+        "/webhook": 4_000_000,
+        # Staff (issue 12): guidance documents and article archives, then article texts.
+        "/admin/kb/import": settings.max_upload_bytes,
+        "/admin/articles-import": settings.max_upload_bytes,
+        "/admin": 1_000_000,
+    }
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
     return app
 
 

@@ -1,16 +1,19 @@
-"""The staff API (`/admin`, bearer token `ASSISTANT_STAFF_TOKEN`): escalations, handoff, unanswered questions.
+"""The staff JSON API (`/admin/...`): escalations, handoff, unanswered questions, triage reviews, outbox.
+
+Every call carries a personal token (`Authorization: Bearer <token>`, made on the Account page of the
+admin UI or with `python -m bot.staff create-token`); the acting user is the token's owner, never a name in
+the request. Patients' words are for the `care` roles (clinician, admin). The article endpoints are in
+bot/staff/api.py.
 
 Endpoints are plain functions: FastAPI runs them in its thread pool, so database waits never block chats.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -21,27 +24,15 @@ from bot.escalation.models import Escalation
 from bot.models import Conversation, Message, TriageReview, UnansweredQuestion, as_utc
 from bot.outbox.models import OutboxMessage
 from bot.outbox.worker import backlog
+from bot.staff import audit
+from bot.staff.accounts import UserInfo
+from bot.staff.auth import api_permission
 
-_bearer = HTTPBearer(auto_error=False, description="the staff token (ASSISTANT_STAFF_TOKEN)")
+router = APIRouter(prefix="/admin", tags=["staff"])
 
-
-def require_staff(
-    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Every /admin route: a valid staff bearer token, compared in constant time."""
-    expected = services.settings.staff_token.encode()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="a valid staff token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-router = APIRouter(prefix="/admin", tags=["staff"], dependencies=[Depends(require_staff)])
-
+CareStaff = Annotated[UserInfo, Depends(api_permission("care"))]
+ContentStaff = Annotated[UserInfo, Depends(api_permission("questions"))]
 ConversationId = Annotated[str, Path(max_length=64)]
-StaffName = Annotated[str | None, Field(default=None, max_length=64, description="who, for the record")]
 
 
 class NotificationOut(BaseModel):
@@ -68,10 +59,6 @@ class EscalationOut(BaseModel):
     notifications: list[NotificationOut]
 
 
-class Acknowledgement(BaseModel):
-    staff_name: StaffName
-
-
 class HandedOffConversation(BaseModel):
     conversation_id: str
     channel: str
@@ -89,17 +76,12 @@ class HandoffMessageOut(BaseModel):
 
 class StaffReply(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
-    staff_name: StaffName
-
-
-class HandBack(BaseModel):
-    staff_name: StaffName
 
 
 class UnansweredOut(BaseModel):
     id: int
-    conversation_id: str
-    question: str
+    question: str  # redacted: no phone numbers, e-mail addresses or names
+    reason: str  # fallback | out_of_scope | low_confidence
     intent: str | None
     best_score: float | None
     created_at: datetime
@@ -108,6 +90,7 @@ class UnansweredOut(BaseModel):
 @router.get("/escalations", response_model=list[EscalationOut])
 def list_escalations(
     services: ServicesDep,
+    user: CareStaff,
     status_filter: Annotated[Literal["open", "acknowledged", "all"], Query(alias="status")] = "all",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EscalationOut]:
@@ -119,19 +102,20 @@ def list_escalations(
 
 
 @router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationOut)
-def acknowledge(
-    escalation_id: int, services: ServicesDep, body: Acknowledgement | None = None
-) -> EscalationOut:
+def acknowledge(escalation_id: int, services: ServicesDep, user: CareStaff) -> EscalationOut:
     """Someone is dealing with it: stops the reminder to the backup contact. Repeating it changes nothing."""
-    row = services.escalations.acknowledge(escalation_id, body.staff_name if body else None)
+    row = services.escalations.acknowledge(escalation_id, user.display_name)
     if row is None:
         raise HTTPException(status_code=404, detail="no such escalation")
+    audit.write(
+        services.db, user.actor, "escalation_acknowledged", target_type="escalation", target_id=str(row.id)
+    )
     reference = _references(services, {row.conversation_id}).get(row.conversation_id)
     return _escalation_out(row, services.escalations.notifications([row.id])[row.id], reference)
 
 
 @router.get("/conversations/handed-off", response_model=list[HandedOffConversation])
-def handed_off_conversations(services: ServicesDep) -> list[HandedOffConversation]:
+def handed_off_conversations(services: ServicesDep, user: CareStaff) -> list[HandedOffConversation]:
     """Conversations staff have taken over, longest waiting first."""
     return [
         HandedOffConversation(
@@ -145,33 +129,44 @@ def handed_off_conversations(services: ServicesDep) -> list[HandedOffConversatio
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[HandoffMessageOut])
-def conversation_messages(conversation_id: ConversationId, services: ServicesDep) -> list[HandoffMessageOut]:
+def conversation_messages(
+    conversation_id: ConversationId, services: ServicesDep, user: CareStaff
+) -> list[HandoffMessageOut]:
     """The conversation's messages (patient, assistant, staff), oldest first."""
     _require_conversation(services, conversation_id)
     return [_message_out(message) for message in store.messages(services.db, conversation_id)]
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=HandoffMessageOut, status_code=201)
-def post_reply(conversation_id: ConversationId, body: StaffReply, services: ServicesDep) -> HandoffMessageOut:
+def post_reply(
+    conversation_id: ConversationId, body: StaffReply, services: ServicesDep, user: CareStaff
+) -> HandoffMessageOut:
     """Reply to the patient (they see it on their next poll). Replying takes the conversation over."""
-    reply = handoff.post_staff_reply(services.db, conversation_id, body.text, body.staff_name)
+    reply = handoff.post_staff_reply(services.db, conversation_id, body.text, user.display_name)
     if reply is None:
         raise HTTPException(status_code=404, detail="no such conversation")
+    audit.write(
+        services.db, user.actor, "staff_replied", target_type="conversation", target_id=conversation_id
+    )
     return _message_out(reply)
 
 
 @router.post("/conversations/{conversation_id}/hand-back")
-def hand_back(conversation_id: ConversationId, services: ServicesDep, body: HandBack | None = None) -> dict:
+def hand_back(conversation_id: ConversationId, services: ServicesDep, user: CareStaff) -> dict:
     """The assistant answers this conversation again."""
-    changed = handoff.hand_back(services.db, conversation_id, body.staff_name if body else None)
+    changed = handoff.hand_back(services.db, conversation_id, user.display_name)
     if changed is None:
         raise HTTPException(status_code=404, detail="no such conversation")
+    if changed:
+        audit.write(
+            services.db, user.actor, "handed_back", target_type="conversation", target_id=conversation_id
+        )
     return {"conversation_id": conversation_id, "handed_off": False, "changed": changed}
 
 
 @router.get("/unanswered-questions", response_model=list[UnansweredOut])
 def unanswered_questions(
-    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    services: ServicesDep, user: ContentStaff, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[UnansweredOut]:
     """Questions the assistant could not answer from the knowledge base, newest first."""
     query = select(UnansweredQuestion).order_by(UnansweredQuestion.id.desc()).limit(limit)
@@ -180,8 +175,8 @@ def unanswered_questions(
     return [
         UnansweredOut(
             id=row.id,
-            conversation_id=row.conversation_id,
             question=row.question,
+            reason=row.reason,
             intent=row.intent,
             best_score=row.best_score,
             created_at=as_utc(row.created_at),
@@ -254,7 +249,7 @@ class TriageReviewOut(BaseModel):
 
 @router.get("/triage-reviews", response_model=list[TriageReviewOut])
 def triage_reviews(
-    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    services: ServicesDep, user: CareStaff, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[TriageReviewOut]:
     """Symptom reports triage could not place with confidence (the patient got safety-netting advice)."""
     query = (
@@ -285,7 +280,7 @@ class OutboxStatus(BaseModel):
 
 
 @router.get("/outbox", response_model=OutboxStatus)
-def outbox_status(services: ServicesDep) -> OutboxStatus:
+def outbox_status(services: ServicesDep, user: CareStaff) -> OutboxStatus:
     """How much is waiting to be sent, and for how long."""
     waiting = backlog(services.db)
     return OutboxStatus(
