@@ -247,7 +247,7 @@ def _looks_like_heading(line: str, after: str) -> bool:
 
 # --- HTML ----------------------------------------------------------------------------------------------
 class _HtmlBlocks(HTMLParser):
-    SKIP = {"script", "style", "noscript", "template", "svg"}
+    SKIP = {"script", "style", "noscript", "template", "svg", "title", "head"}
     BLOCKS = {"p", "div", "section", "article", "blockquote", "td", "th", "dd", "dt", "figcaption"}
 
     def __init__(self) -> None:

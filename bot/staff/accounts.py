@@ -28,7 +28,8 @@ from bot.staff.models import ROLES, ApiToken, StaffSession, StaffUser
 MIN_PASSWORD_CHARS = 10
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 TOKEN_PREFIX = "mna_"
-_hasher = PasswordHasher()
+PRODUCTION_HASHER = PasswordHasher()  # argon2id, 64 MiB, 3 passes (argon2-cffi's RFC 9106 profile)
+_hasher = PRODUCTION_HASHER
 # Verified against when the user name is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 

@@ -161,7 +161,8 @@ def test_replies_and_hand_back_need_a_known_conversation_and_a_real_text(client)
 def test_unanswered_questions_are_listed_newest_first_and_redacted(client, services) -> None:
     session = patient_says(client, "hello")
     record_unanswered(services.db, session, "how much is botox?", "out_of_scope", None, "out_of_scope")
-    record_unanswered(services.db, session, "do you do lip filler? call me on 07700 900123", "ask_procedure", 0.21)
+    with_phone = "do you do lip filler? call me on 07700 900123"
+    record_unanswered(services.db, session, with_phone, "ask_procedure", 0.21)
 
     listed = client.get("/admin/unanswered-questions", headers=STAFF).json()
     assert [(q["question"], q["intent"], q["best_score"], q["reason"]) for q in listed] == [

@@ -176,7 +176,9 @@ def open_staff(folder: Path, seeded, embedder, triage, clinic, seed_store, **ove
 
 
 @pytest.fixture
-def make_staff(tmp_path: Path, seeded, embedder, triage, clinic, seed_store) -> Iterator[Callable[..., Staff]]:
+def make_staff(
+    tmp_path: Path, seeded, embedder, triage, clinic, seed_store
+) -> Iterator[Callable[..., Staff]]:
     opened: list = []
 
     def make(**overrides) -> Staff:
@@ -194,7 +196,9 @@ def make_staff(tmp_path: Path, seeded, embedder, triage, clinic, seed_store) -> 
 @pytest.fixture(scope="module")
 def shared_staff(tmp_path_factory, seeded, embedder, triage, clinic, seed_store) -> Iterator[Staff]:
     """One app for a whole module of tests that change nothing (permission checks)."""
-    made, context = open_staff(tmp_path_factory.mktemp("shared"), seeded, embedder, triage, clinic, seed_store)
+    made, context = open_staff(
+        tmp_path_factory.mktemp("shared"), seeded, embedder, triage, clinic, seed_store
+    )
     yield made
     context.__exit__(None, None, None)
 

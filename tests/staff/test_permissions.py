@@ -90,7 +90,11 @@ def wrong_roles(permission: str) -> list[str]:
 
 def cases(routes: list[tuple], who: str) -> list:
     if who == "wrong":
-        return [pytest.param(*route, role, id=f"{route[-2]}-as-{role}") for route in routes for role in wrong_roles(route[-1])]
+        return [
+            pytest.param(*route, role, id=f"{route[-2]}-as-{role}")
+            for route in routes
+            for role in wrong_roles(route[-1])
+        ]
     return [pytest.param(*route, id=route[-2]) for route in routes]
 
 
@@ -136,7 +140,9 @@ def test_pages_refuse_a_wrong_role(clients, path, permission, role) -> None:
 
 
 @pytest.mark.parametrize(("path", "permission", "role"), cases(UI_FORMS, "wrong"))
-def test_forms_refuse_a_wrong_role_even_with_a_valid_csrf_token(clients, shared_staff, path, permission, role):
+def test_forms_refuse_a_wrong_role_even_with_a_valid_csrf_token(
+    clients, shared_staff, path, permission, role
+):
     before = audit_size(shared_staff)
     response = clients[role].post(path, data={"csrf_token": csrf_of(clients[role])}, follow_redirects=False)
     assert response.status_code == 403
@@ -191,10 +197,17 @@ def test_a_refused_publish_publishes_nothing(clients, shared_staff) -> None:
 @pytest.mark.parametrize(("method", "path", "permission"), cases(API, "any"))
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer mna_forged"}, {"Authorization": "Basic abc"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer mna_forged"},
+        {"Authorization": "Basic abc"},
+    ],
     ids=["none", "bogus", "forged", "basic"],
 )
-def test_the_api_refuses_calls_without_a_valid_personal_token(shared_staff, method, path, permission, headers):
+def test_the_api_refuses_calls_without_a_valid_personal_token(
+    shared_staff, method, path, permission, headers
+):
     response = shared_staff.client.request(method, path, headers=headers, json={})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
