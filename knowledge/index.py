@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -235,9 +236,14 @@ def content_hash(articles: Iterable[Article]) -> str:
     """SHA-256 over the published articles' full text (front matter + body), in id order."""
     digest = hashlib.sha256()
     for article in sorted(published_articles(articles), key=lambda article: article.id):
-        digest.update(article_to_text(article).encode("utf-8"))
-        digest.update(b"\0")
+        digest.update(_article_digest(article))
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=8192)
+def _article_digest(article: Article) -> bytes:
+    # Publishing hashes the whole knowledge base several times; rendering front matter is the slow part.
+    return article_to_text(article).encode("utf-8") + b"\0"
 
 
 def _embed(passages: list[Passage], embedder: Embedder, reuse: PassageStore | None) -> np.ndarray:

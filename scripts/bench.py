@@ -4,6 +4,7 @@
     /api/chat, then the same load against Rasa's REST webhook alone; msg/s, latency percentiles, errors, RSS.
 (b) latency at a realistic load: messages arriving at a fixed rate (default 10 msg/s for 60 s), open loop.
 (c) per-turn latency over one long conversation (turn 1-5 against turn 46-50).
+(d) publish-to-live for 54 and 200 articles (scripts/bench_publish.py; its own products): `--only publish`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 import httpx
 import yaml
 
+from scripts.bench_publish import publish_to_live
 from scripts.common import ROOT, rss_mb, running_product, summary_ms
 
 TURNS = 5
@@ -145,12 +147,17 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=80)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    # Staff (issue 12): section (d), publish-to-live, alone with `--only publish`.
+    parser.add_argument("--only", choices=("publish",), help="run one section only")
+    parser.add_argument("--publish-runs", type=int, default=5, help="publishes measured per size")
     args = parser.parse_args()
-    messages = patient_messages()
-    with running_product() as product:
-        asyncio.run(capacity(product, messages, args.conversations, args.concurrency))
-        asyncio.run(open_loop(product, messages, args.rate, args.seconds))
-        asyncio.run(long_conversation(product, messages))
+    if args.only != "publish":
+        messages = patient_messages()
+        with running_product() as product:
+            asyncio.run(capacity(product, messages, args.conversations, args.concurrency))
+            asyncio.run(open_loop(product, messages, args.rate, args.seconds))
+            asyncio.run(long_conversation(product, messages))
+    publish_to_live(args.publish_runs)
 
 
 if __name__ == "__main__":

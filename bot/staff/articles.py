@@ -176,9 +176,22 @@ class ArticleStore:
 
     # --- reading ---------------------------------------------------------------------------------------
     def states(self) -> list[ArticleState]:
+        """Every article, in three queries whatever the size of the knowledge base."""
         with self.db.session() as session:
             records = session.scalars(select(ArticleRecord).order_by(ArticleRecord.id)).all()
-            return [self._state(session, record) for record in records]
+            wanted = {(r.id, r.head_version) for r in records} | {
+                (r.id, r.published_version) for r in records if r.published_version is not None
+            }
+            versions = {
+                (row.article_id, row.version): row
+                for row in session.scalars(select(ArticleVersion))
+                if (row.article_id, row.version) in wanted
+            }
+            signoffs = {
+                (row.article_id, row.version): row
+                for row in session.scalars(select(SignOff).order_by(SignOff.id))
+            }
+            return [_state_of(record, versions, signoffs) for record in records]
 
     def state(self, article_id: str) -> ArticleState | None:
         with self.db.session() as session:
@@ -483,15 +496,32 @@ def published_hash(session: Session) -> str:
 
 
 def _published(session: Session) -> list[Article]:
-    records = session.scalars(select(ArticleRecord).where(ArticleRecord.published_version.is_not(None))).all()
-    articles = []
-    for record in records:
-        row = _version_row(session, record.id, record.published_version)
-        signoff = _signoff_row(session, record.id, record.published_version)
-        if row is not None:
-            reviewer = signoff.clinician if signoff is not None else UNREVIEWED
-            articles.append(Content.from_row(row).article(row.version, "approved", reviewer))
+    """The published version of every article with its clinician, in two queries."""
+    published = (ArticleRecord.id == ArticleVersion.article_id) & (
+        ArticleRecord.published_version == ArticleVersion.version
+    )
+    rows = session.scalars(select(ArticleVersion).join(ArticleRecord, published)).all()
+    signed = (ArticleRecord.id == SignOff.article_id) & (ArticleRecord.published_version == SignOff.version)
+    clinicians = {
+        s.article_id: s.clinician
+        for s in session.scalars(select(SignOff).join(ArticleRecord, signed).order_by(SignOff.id))
+    }
+    articles = [
+        Content.from_row(row).article(row.version, "approved", clinicians.get(row.article_id, UNREVIEWED))
+        for row in rows
+    ]
     return sorted(articles, key=lambda article: article.id)
+
+
+def _state_of(record: ArticleRecord, versions: dict, signoffs: dict) -> ArticleState:
+    head = versions[(record.id, record.head_version)]
+    published = signoff = None
+    if record.published_version is not None:
+        row = versions.get((record.id, record.published_version))
+        published = _version_info(row) if row is not None else None
+        signed = signoffs.get((record.id, record.published_version))
+        signoff = _signoff_info(signed) if signed is not None else None
+    return ArticleState(record.id, record.status, _version_info(head), published, signoff, record.updated_at)
 
 
 def _checked(content: Content) -> Content:

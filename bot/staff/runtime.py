@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -61,6 +62,20 @@ class StaffRuntime:
         if self.publisher is None:
             raise RuntimeError("this app runs without a knowledge index")
         return self.publisher
+
+    def warm_gate_soon(self) -> None:
+        """Embed the labelled questions in the background, once per process, so the first review a
+        clinician opens does not wait for it (called when someone signs in)."""
+        if self.gate is None or "gate" in self.started:
+            return
+        self.started.append("gate")
+        threading.Thread(target=self._warm_gate, name="safety-gate-warm-up", daemon=True).start()
+
+    def _warm_gate(self) -> None:
+        try:
+            self.gate.warm()  # type: ignore[union-attr]
+        except Exception as error:  # noqa: BLE001 - the first review simply takes longer
+            log.warning("safety gate warm-up failed: %s", type(error).__name__)
 
     def start(self) -> None:
         if self.sync is not None:

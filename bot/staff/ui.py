@@ -130,6 +130,7 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     if result.outcome != "ok" or result.user is None:
         return _login_again(request, runtime, "wrong", 401)
     secret = await asyncio.to_thread(runtime.accounts.start_session, result.user)
+    runtime.warm_gate_soon()
     response = back(_safe_next(str(form.get("next", "/admin"))))
     _set_cookie(
         response,
