@@ -231,9 +231,14 @@ class SafetyGate:
         self._rule_cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
-    def warm(self) -> None:
-        """Embed every labelled question now (a few seconds, once per process)."""
-        self._embedder.encode([probe.text for probe in self.probes])
+    def warm(self, stop: Callable[[], bool] = lambda: False, batch: int = 32) -> None:
+        """Embed every labelled question now (a few seconds, once per process), a batch at a time so that
+        `stop()` can end it early (the app is shutting down)."""
+        texts = [probe.text for probe in self.probes]
+        for start in range(0, len(texts), batch):
+            if stop():
+                return
+            self._embedder.encode(texts[start : start + batch])
 
     def check(self, live: PassageStore, candidate: PassageStore) -> GateReport:
         started = time.perf_counter()

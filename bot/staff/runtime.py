@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from fastapi import HTTPException
 from limits import parse, storage, strategies
 
 from bot.services import Services
@@ -57,23 +58,25 @@ class StaffRuntime:
     publisher: Publisher | None = None
     sync: KnowledgeSync | None = None
     started: list[str] = field(default_factory=list)
+    _warming: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def require_publisher(self) -> Publisher:
         if self.publisher is None:
-            raise RuntimeError("this app runs without a knowledge index")
+            raise HTTPException(status_code=503, detail="this app instance runs without a knowledge index")
         return self.publisher
 
     def warm_gate_soon(self) -> None:
-        """Embed the labelled questions in the background, once per process, so the first review a
-        clinician opens does not wait for it (called when someone signs in)."""
-        if self.gate is None or "gate" in self.started:
+        """Embed the labelled questions in the background, once per app, so the first review a clinician
+        opens does not wait for it (called when someone signs in)."""
+        if self.gate is None or self._warming is not None:
             return
-        self.started.append("gate")
-        threading.Thread(target=self._warm_gate, name="safety-gate-warm-up", daemon=True).start()
+        self._warming = threading.Thread(target=self._warm_gate, name="safety-gate-warm-up", daemon=True)
+        self._warming.start()
 
     def _warm_gate(self) -> None:
         try:
-            self.gate.warm()  # type: ignore[union-attr]
+            self.gate.warm(stop=self._stopping.is_set)  # type: ignore[union-attr]
         except Exception as error:  # noqa: BLE001 - the first review simply takes longer
             log.warning("safety gate warm-up failed: %s", type(error).__name__)
 
@@ -83,6 +86,9 @@ class StaffRuntime:
             self.started.append("sync")
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._warming is not None:
+            self._warming.join(timeout=30)  # at most one batch of embeddings
         if self.sync is not None and "sync" in self.started:
             self.sync.stop()
 

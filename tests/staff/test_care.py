@@ -47,3 +47,11 @@ def test_an_unknown_conversation_is_a_clear_not_found_page(staff) -> None:
     staff.login("clinician")
     page = staff.client.get("/admin/care/conversations/api-does-not-exist")
     assert page.status_code == 404 and "There is nothing here." in page.text
+
+
+def test_patient_words_are_shown_as_text_never_as_markup(staff) -> None:
+    session = patient_says(staff.client, URGENT_TEXT + " <script>alert('x')</script>")
+    staff.login("clinician")
+    page = staff.client.get("/admin/care/escalations").text
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "<script>alert" not in staff.client.get(f"/admin/care/conversations/{session}").text
