@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.launcher import Product
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("ASSISTANT_SHARED_DIR", ROOT.parent / "shared"))
@@ -27,13 +28,11 @@ def running_product() -> Iterator[Product]:
     """Both real processes with a throwaway var/ folder; stopped on exit."""
     model = Path(os.environ["ASSISTANT_RASA_MODEL"])
     with tempfile.TemporaryDirectory(prefix="assistant-") as var_dir:
-        product = Product(
-            model=model,
-            port=free_port(),
-            rasa_port=free_port(),
-            var_dir=Path(var_dir),
-            extra_env={"ASSISTANT_ENVIRONMENT": "test"},
+        # The launcher takes one Settings object (ports and var/ folder included).
+        settings = Settings(
+            _env_file=None, environment="test", port=free_port(), rasa_port=free_port(), var_dir=Path(var_dir)
         )
+        product = Product(model=model, settings=settings, extra_env={"ASSISTANT_ENVIRONMENT": "test"})
         try:
             product.start(log_dir=Path(var_dir))
             yield product
