@@ -24,7 +24,7 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(CsrfFailed, _csrf_failed)
-    app.add_exception_handler(ui._NotFound, ui.not_found_page)
+    app.add_exception_handler(ui.NotFound, ui.not_found_page)
 
 
 def start(services: Services) -> StaffRuntime:

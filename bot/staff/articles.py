@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -128,14 +128,14 @@ class VersionInfo:
     origin: str
     note: str | None
     created_by: str
-    created_at: object
+    created_at: datetime
 
 
 @dataclass(frozen=True)
 class SignOffInfo:
     version: int
     clinician: str
-    signed_at: object
+    signed_at: datetime
     review_by: date
     note: str | None
     content_hash: str
@@ -150,7 +150,7 @@ class ArticleState:
     head: VersionInfo
     published: VersionInfo | None
     signoff: SignOffInfo | None  # of the published version
-    updated_at: object
+    updated_at: datetime
 
     def review_due(self, today: date) -> bool:
         return self.signoff is not None and self.published is not None and self.signoff.review_by <= today
@@ -444,17 +444,14 @@ class ArticleStore:
 
     # --- internals -------------------------------------------------------------------------------------
     def _state(self, session: Session, record: ArticleRecord) -> ArticleState:
-        head = _version_row(session, record.id, record.head_version)
-        assert head is not None
-        published = signoff = None
+        numbers = {record.head_version, record.published_version} - {None}
+        versions = {(record.id, n): _version_row(session, record.id, n) for n in numbers}
+        signoffs = {}
         if record.published_version is not None:
-            row = _version_row(session, record.id, record.published_version)
-            published = _version_info(row) if row is not None else None
-            signoff_row = _signoff_row(session, record.id, record.published_version)
-            signoff = _signoff_info(signoff_row) if signoff_row is not None else None
-        return ArticleState(
-            record.id, record.status, _version_info(head), published, signoff, record.updated_at
-        )
+            signoffs[(record.id, record.published_version)] = _signoff_row(
+                session, record.id, record.published_version
+            )
+        return _state_of(record, versions, {key: row for key, row in signoffs.items() if row is not None})
 
     def _seed_one(self, session: Session, article: Article) -> None:
         content = Content.from_article(article).normalised()
