@@ -21,12 +21,12 @@ def _remember_date(tracker: Tracker) -> list[EventType]:
     return []
 
 
-async def _keep_unanswered(tracker: Tracker, best_score: float | None) -> None:
+async def _keep_unanswered(tracker: Tracker, best_score: float | None, reason: str = "fallback") -> None:
     """Record the question for staff, who see what patients ask that the articles do not cover."""
     question = tracker.latest_message.get("text") or ""
     intent = latest_intent(tracker)
     db = services.current().db
-    await asyncio.to_thread(record_unanswered, db, tracker.sender_id, question, intent, best_score)
+    await asyncio.to_thread(record_unanswered, db, tracker.sender_id, question, intent, best_score, reason)
 
 
 class ActionAnswerQuestion(Action):
@@ -45,6 +45,9 @@ class ActionAnswerQuestion(Action):
         send(dispatcher, answer.text, answer.kind, answer.sources)
         if answer.kind == "fallback":
             await _keep_unanswered(tracker, answer.score)
+        elif answer.score < app.answerer.threshold:
+            # Answered only because the NLU intent agreed with the article: staff check these too.
+            await _keep_unanswered(tracker, answer.score, "low_confidence")
         return _remember_date(tracker)
 
 
@@ -58,7 +61,7 @@ class ActionOutOfScope(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         send(dispatcher, services.current().replies.text("fallback"), "fallback")
-        await _keep_unanswered(tracker, best_score=None)
+        await _keep_unanswered(tracker, best_score=None, reason="out_of_scope")
         return _remember_date(tracker)
 
 

@@ -1,34 +1,48 @@
-"""Loads the knowledge base the app answers from: the newest index, rebuilt when the articles changed."""
+"""Loads the knowledge base the app answers from: the published articles of the article store.
+
+The store (the database) is where staff edit articles. On the first start it is empty and is seeded from
+the Markdown files in `settings.articles_dir`; after that those files are only the seed and the export
+format. The index for the published articles is loaded when a saved version matches their content, and
+built (and saved) otherwise; later publishes swap it through `knowledge.live.LiveIndex`.
+"""
 
 from __future__ import annotations
 
 import logging
 
+from bot.db import Database
 from bot.settings import Settings
+from bot.staff.articles import ArticleStore
 from knowledge.answers import Answerer
-from knowledge.articles import load_articles
 from knowledge.clinic import ClinicProfile
-from knowledge.embedding import SentenceTransformerEmbedder
-from knowledge.index import IndexMismatchError, PassageStore, content_hash
+from knowledge.embedding import Embedder, SentenceTransformerEmbedder
+from knowledge.index import PassageStore
+from knowledge.live import AnswererFactory, LiveIndex
 from knowledge.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
 
-def load_knowledge(settings: Settings, clinic: ClinicProfile) -> tuple[Answerer, SentenceTransformerEmbedder]:
-    """An answerer over the current index (a new index version is built when none matches the articles),
-    and the embedder it uses (triage's learned layer shares it)."""
+def answerer_factory(clinic: ClinicProfile) -> AnswererFactory:
+    """How every knowledge version gets its answerer (settings.yml decides retrieval and thresholds)."""
+
+    def make(store: PassageStore, embedder: Embedder) -> Answerer:
+        return Answerer.from_settings(Retriever.from_settings(store, embedder), clinic)
+
+    return make
+
+
+def load_knowledge(settings: Settings, clinic: ClinicProfile, db: Database) -> LiveIndex:
+    """The live index over the published articles (the store is seeded from the files when empty)."""
     import torch
 
     torch.set_num_threads(settings.torch_threads)
     embedder = SentenceTransformerEmbedder(settings.embedding_model or None)
-    articles = load_articles(settings.articles_dir)
-    try:
-        store = PassageStore.load(settings.index_dir, embedder)
-        if store.manifest.content_hash != content_hash(articles):
-            raise IndexMismatchError("articles changed since the index was built")
-    except (FileNotFoundError, IndexMismatchError) as reason:
-        log.info("building a new knowledge index (%s)", reason)
-        store = PassageStore.build(articles, embedder)
-        store.save(settings.index_dir)
-    return Answerer.from_settings(Retriever.from_settings(store, embedder), clinic), embedder
+    store = ArticleStore(db, settings.staff_review_months)
+    if store.is_empty():
+        seeded = store.seed(settings.articles_dir)
+        if seeded:
+            log.info("article store seeded with %d articles from %s", seeded, settings.articles_dir.name)
+    live = LiveIndex(embedder, answerer_factory(clinic), settings.index_dir)
+    live.refresh(store.published_articles())
+    return live

@@ -107,7 +107,6 @@ class Product:
             ASSISTANT_RASA_URL=settings.rasa_url,
             ASSISTANT_ACTION_URL=f"http://127.0.0.1:{settings.port}/webhook",
             ASSISTANT_ACTION_TOKEN=settings.action_token,
-            ASSISTANT_STAFF_TOKEN=settings.staff_token,
             ASSISTANT_TRACKER_DIALECT=settings.tracker_dialect,
             ASSISTANT_TRACKER_URL=settings.tracker_url,
             ASSISTANT_TRACKER_DB=settings.tracker_db,
@@ -232,7 +231,7 @@ def _print_ready(product: Product) -> None:
     print(f"\n  The assistant is ready:  {product.url}", flush=True)
     if settings.docs_enabled:
         print(f"  API documentation:       {product.url}/docs")
-    print(f"  Staff API token:         {settings.staff_token}   (Authorization: Bearer ...)")
+    print(f"  Staff admin:             {product.url}/admin   (first admin: python -m bot.staff create-admin)")
     if product.fakes:
         print(
             "  Staff alerts go to local fakes (nobody real is messaged): "

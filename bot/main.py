@@ -25,6 +25,7 @@ from bot.outbox.worker import OutboxWorker
 from bot.schemas import COMMON_ERRORS
 from bot.services import Services, build_services
 from bot.settings import Settings, get_settings
+from bot.staff import app as staff_app
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         outbox = OutboxWorker.from_services(ready)
         outbox.start(ready.settings.outbox_poll_seconds)
         unsubscribe = ready.outbox.subscribe(outbox.wake)
+        # Staff (issue 12): accounts, the article store, publishing and the knowledge sync thread.
+        app.state.staff = staff_app.start(ready)
         log.info("clinic app ready")
         yield
+        app.state.staff.stop()
         unsubscribe()
         if texting is not None:
             await texting.stop()  # replies of messages in hand are queued before the worker stops
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # --- web chat widget: the demo clinic page at /, the script, styles and texts under /widget ---
     app.include_router(web_widget.router)
     include_texting_routes(app, settings)  # texting channels (issue 11): only the enabled ones
+    staff_app.mount(app)  # Staff (issue 12): the admin UI and the knowledge-base API under /admin
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # --- hardening (issue 7): records down -> 503; middleware order, outermost last ---
@@ -87,7 +92,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Innermost: anything unexpected becomes a 500 in the error schema that still passes the headers below.
     app.add_middleware(UnexpectedErrors)
     # Before anything reads or parses the body. Rasa's action calls carry the conversation's events.
-    larger = {"/webhook": 4_000_000, **dict.fromkeys(BODY_LIMITED_PATHS, settings.texting_max_body_bytes)}
+    larger = {
+        "/webhook": 4_000_000,
+        **dict.fromkeys(BODY_LIMITED_PATHS, settings.texting_max_body_bytes),
+        # Staff (issue 12): guidance documents and article archives, then article texts.
+        "/admin/kb/import": settings.max_upload_bytes,
+        "/admin/articles-import": settings.max_upload_bytes,
+        "/admin/articles": 1_000_000,
+        "/admin/kb": 1_000_000,
+    }
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:  # outside the size limit, so the clinic's site can read a 413 too

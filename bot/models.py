@@ -81,6 +81,12 @@ class UnansweredQuestion(Base):
     question: Mapped[str] = mapped_column(Text)
     intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     best_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Staff (issue 12): why it is listed, and the group of similar questions staff deal with at once.
+    # fallback | out_of_scope | low_confidence
+    reason: Mapped[str] = mapped_column(String(16), default="fallback")
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("unanswered_groups.id"), nullable=True, index=True
+    )
 
 
 class TriageReview(Base):

@@ -24,6 +24,13 @@ def without_lone_surrogates(value: Any) -> Any:
 ClientText = Annotated[str, BeforeValidator(without_lone_surrogates)]
 
 
+def not_a_boolean(value: Any) -> Any:
+    """For whole numbers as JSON Schema means them: 355 or 355.0, never true/false (Python's 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true or false")
+    return value
+
+
 class ChatRequest(BaseModel):
     session_id: str | None = Field(
         default=None,

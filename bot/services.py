@@ -39,6 +39,9 @@ class Services:
     limits: RateLimits = None  # type: ignore[assignment]
     # Outbox senders for patient channels (SMS, WhatsApp), by channel name: added by the channel adapters.
     channel_senders: dict[str, Any] = field(default_factory=dict)
+    # Staff (issue 12): the live knowledge version (knowledge.live.LiveIndex); each publish swaps it and
+    # `answerer` with it. None when services are built without a knowledge index (tests).
+    knowledge: Any = None
 
     def __post_init__(self) -> None:
         if self.replies is None:
@@ -80,7 +83,9 @@ def build_services(settings: Settings) -> Services:
 
     migrate(settings.database_url)
     clinic = load_clinic_profile(settings.clinic_profile)
-    answerer, embedder = load_knowledge(settings, clinic)
+    db = Database(settings.database_url, settings.database_busy_timeout_seconds)
+    live = load_knowledge(settings, clinic, db)
+    embedder = live.embedder
     triage = TriageEngine(clinic)
     try:
         triage.load_learned_layer(embedder, settings.learned_dir)
@@ -88,11 +93,15 @@ def build_services(settings: Settings) -> Services:
         log.error("learned triage layer unavailable, rules only: %s", type(error).__name__)
     services = Services(
         settings=settings,
-        db=Database(settings.database_url, settings.database_busy_timeout_seconds),
+        db=db,
         clinic=clinic,
         triage=triage,
-        answerer=answerer,
+        answerer=live.current.answerer,
         rasa=RasaClient(settings.rasa_url, settings.rasa_timeout_seconds),
+        knowledge=live,
     )
+    # Staff (issue 12): a publish swaps the knowledge version; the actions read `services.answerer` once
+    # per question, so a question in flight finishes on the version it started with.
+    live.subscribe(lambda version: setattr(services, "answerer", version.answerer))
     log.info("services ready: index %s", services.answerer.retriever.store.manifest.version)
     return services

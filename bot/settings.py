@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDERS = {"", "change-me", "changeme", "secret", "placeholder", "todo"}
 DEMO_RECIPIENTS = ("+1555010", "@clinic.test", "@example.", "555-01", "5550100")
-SECRETS = ("action_token", "secret_key", "staff_token")
+SECRETS = ("action_token", "secret_key")
 
 
 class Settings(BaseSettings):
@@ -72,8 +72,17 @@ class Settings(BaseSettings):
     rate_limit_global: str = "3000/minute"
     rate_limit_new_sessions: str = "60/hour"
 
-    # Staff API (admin) bearer token.
-    staff_token: str = ""
+    # --- Staff accounts, admin UI and publishing (issue 12) ---------------------------------------------
+    # Staff sign in with their own accounts (`python -m bot.staff create-admin` makes the first one); the
+    # staff API takes personal tokens. Cookies are Secure outside development.
+    staff_session_hours: int = 12
+    staff_cookie_secure: bool | None = None  # default: on except in development
+    staff_login_rate: str = "10/minute"  # sign-in attempts per client address
+    staff_max_failed_logins: int = 5  # wrong passwords in a row that lock an account ...
+    staff_lockout_minutes: int = 15  # ... for this long
+    staff_review_months: int = 12  # a clinician's sign-off is due for review after this long by default
+    knowledge_poll_seconds: float = 2.0  # how often an app instance looks for newly published content
+    max_upload_bytes: int = 10_000_000  # guidance documents and article archives imported in the admin UI
 
     # --- web chat widget (bot/channels/web, docs/widget.md) ---
     # Reads (the widget's script, styles and texts, and its polling for staff replies) have their own
@@ -182,11 +191,12 @@ class Settings(BaseSettings):
             self.learned_dir = self.var_dir / "learned"
         if self.docs_enabled is None:
             self.docs_enabled = self.environment != "production"
+        if self.staff_cookie_secure is None:
+            self.staff_cookie_secure = self.environment != "development"
         if self.environment != "production":
             # Development and tests: a random secret per process is safe and needs no set-up (the launcher
             # gives Rasa and the app the same one).
             self.action_token = self.action_token or secrets.token_urlsafe(24)
-            self.staff_token = self.staff_token or secrets.token_urlsafe(24)
         return self
 
     @model_validator(mode="after")

@@ -60,7 +60,7 @@ class Answer:
 
     kind: Literal["answer", "fallback"]
     text: str
-    sources: list[dict[str, str]] = field(default_factory=list)  # [{"id", "title"}] of the cited articles
+    sources: list[dict] = field(default_factory=list)  # [{"id", "title", "version"}] of the cited articles
     score: float = 0.0  # best cosine similarity behind the decision
 
 
@@ -136,7 +136,8 @@ class Answerer:
         if len(questions) > self.max_questions:
             lines.append(self._more_questions)
         cited = [part.passages[0] for part in answered]
-        sources = [{"id": passage.article_id, "title": passage.title} for passage in cited]
+        # The version lets the clinic show later exactly what the patient was told.
+        sources = [{"id": p.article_id, "title": p.title, "version": p.version} for p in cited]
         return Answer("answer", "\n\n".join(lines), sources, max(part.score for part in answered))
 
     def _answer_parts(self, questions: list[str], intent: str | None, day: int | None) -> list[_Part]:

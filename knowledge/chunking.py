@@ -31,6 +31,7 @@ class Passage:
     days: tuple[int, int] | None
     text: str
     position: int
+    version: int | None = None  # the article version it was cut from (None: an index built before versions)
 
     @property
     def embedding_text(self) -> str:
@@ -67,6 +68,7 @@ def chunk_article(article: Article) -> list[Passage]:
             days=article.days,
             text=piece,
             position=position,
+            version=article.version,
         )
         for position, piece in enumerate(pieces)
     ]

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +83,20 @@ class PassageStore:
 
     @classmethod
     def build(
-        cls, articles: Iterable[Article], embedder: Embedder, now: datetime | None = None
+        cls,
+        articles: Iterable[Article],
+        embedder: Embedder,
+        now: datetime | None = None,
+        reuse: PassageStore | None = None,
     ) -> PassageStore:
-        """Chunk and embed the published (approved) articles; drafts are never indexed."""
+        """Chunk and embed the published (approved) articles; drafts are never indexed.
+
+        With `reuse` (the index being replaced, built by the same model), passages whose text it already
+        holds keep their vectors, so publishing one article embeds only that article's passages.
+        """
         published = sorted(published_articles(articles), key=lambda article: article.id)
         passages = [passage for article in published for passage in chunk_article(article)]
-        vectors = embedder.encode([passage.embedding_text for passage in passages])
+        vectors = _embed(passages, embedder, reuse)
         _check_vectors(vectors, len(passages), embedder.dimension)
         index = faiss.IndexFlatIP(embedder.dimension)
         index.add(vectors)
@@ -102,6 +111,12 @@ class PassageStore:
             built_at=built_at.isoformat(timespec="seconds"),
         )
         return cls(index, passages, manifest)
+
+    def vectors(self) -> np.ndarray:
+        """Every passage's vector, in row order (a copy)."""
+        if not self._passages:
+            return np.zeros((0, self._manifest.dimension), dtype=np.float32)
+        return self._index.reconstruct_n(0, len(self._passages))
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[Passage, float]]:
         """The `k` passages with the highest inner product (= cosine) with the normalised `vector`."""
@@ -160,7 +175,50 @@ class PassageStore:
         passages = [
             Passage.from_dict(data) for data in json.loads((folder / PASSAGES_FILE).read_text("utf-8"))
         ]
+        if any(passage.version is None for passage in passages):
+            # Answers record the article version they quote; an index from before versions cannot say it.
+            raise IndexMismatchError(f"index {manifest.version} does not record article versions; rebuild it")
         return cls(faiss.read_index(str(folder / INDEX_FILE)), passages, manifest)
+
+
+def find_saved(root: Path | str, digest: str, embedder: Embedder) -> PassageStore | None:
+    """A saved version of `root` built from exactly this content (`content_hash`) by this model, or None.
+
+    The `current` version is tried first; other app instances sharing the folder may have built it already.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    folders = sorted((path for path in root.iterdir() if (path / MANIFEST_FILE).is_file()), reverse=True)
+    pointer = root / CURRENT_POINTER
+    if pointer.is_file():
+        folders.insert(0, root / pointer.read_text(encoding="utf-8").strip())
+    for folder in folders:
+        try:
+            manifest = _read_manifest(folder)
+            if (manifest.content_hash, manifest.model_name) == (digest, embedder.model_name):
+                return PassageStore.load(folder, embedder)
+        except (OSError, ValueError, KeyError):  # half-pruned or foreign folders are skipped
+            continue
+    return None
+
+
+def prune(root: Path | str, keep: int) -> list[str]:
+    """Delete all but the `keep` newest versions (never the current one); returns the deleted names."""
+    root = Path(root)
+    pointer = root / CURRENT_POINTER
+    current = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+    versions = sorted(
+        (path for path in root.iterdir() if (path / MANIFEST_FILE).is_file()),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    deleted = []
+    for folder in versions[keep:]:
+        if folder.name != current:
+            shutil.rmtree(folder, ignore_errors=True)
+            deleted.append(folder.name)
+    return deleted
 
 
 def resolve_version_dir(directory: Path | str) -> Path:
@@ -178,9 +236,33 @@ def content_hash(articles: Iterable[Article]) -> str:
     """SHA-256 over the published articles' full text (front matter + body), in id order."""
     digest = hashlib.sha256()
     for article in sorted(published_articles(articles), key=lambda article: article.id):
-        digest.update(article_to_text(article).encode("utf-8"))
-        digest.update(b"\0")
+        digest.update(_article_digest(article))
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=8192)
+def _article_digest(article: Article) -> bytes:
+    # Publishing hashes the whole knowledge base several times; rendering front matter is the slow part.
+    return article_to_text(article).encode("utf-8") + b"\0"
+
+
+def _embed(passages: list[Passage], embedder: Embedder, reuse: PassageStore | None) -> np.ndarray:
+    texts = [passage.embedding_text for passage in passages]
+    known: dict[str, np.ndarray] = {}
+    if reuse is not None and (reuse.manifest.model_name, reuse.manifest.dimension) == (
+        embedder.model_name,
+        embedder.dimension,
+    ):
+        old_vectors = reuse.vectors()
+        known = {p.embedding_text: old_vectors[row] for row, p in enumerate(reuse.passages)}
+    missing = sorted({text for text in texts if text not in known})
+    if missing:
+        fresh = embedder.encode(missing)
+        _check_vectors(fresh, len(missing), embedder.dimension)
+        known.update(zip(missing, fresh, strict=True))
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.ascontiguousarray(np.stack([known[text] for text in texts]), dtype=np.float32)
 
 
 def _read_manifest(folder: Path) -> Manifest:

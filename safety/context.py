@@ -75,8 +75,12 @@ class MessageReading:
         sentence_of: list[int],
         found: dict[str, list[Match]],
         reading: dict[str, tuple[str, ...]],
+        describing: bool = False,
     ):
+        """`describing`: the text describes signs rather than reports them (an article's "if your throat
+        feels tight, call 911"), so questions, hypotheticals and stories count too; negations still do not."""
         self.doc = doc
+        self._describing = describing
         self._found = found
         self._reading = reading
         self._lower = lowers
@@ -304,7 +308,7 @@ class MessageReading:
             return False
         first = match.content[0]
         clause = self.clauses[self.clause_of[first]]
-        if not clause.is_report(first, self.sentence_of[first] in self._anchored):
+        if not self._describing and not clause.is_report(first, self.sentence_of[first] in self._anchored):
             return False
         return not self.is_negated(match)
 

@@ -73,8 +73,10 @@ class RuleLayer:
     def from_path(cls, path: Path | None) -> RuleLayer:
         return cls(load_protocol(path))
 
-    def assess(self, text: str, day: int | None = None) -> RuleFinding:
-        """The signs of the protocol that `text` reports; `day` is the treatment day, when known."""
+    def assess(self, text: str, day: int | None = None, describing: bool = False) -> RuleFinding:
+        """The signs of the protocol that `text` reports; `day` is the treatment day, when known.
+
+        `describing`: the signs `text` describes, reported or not (for checking articles, not patients)."""
         clean = normalise_text(text or "")
         if not any(ch.isalpha() for ch in clean):
             return NOTHING
@@ -86,7 +88,7 @@ class RuleLayer:
             sentence[sent.start : sent.end] = [number] * (sent.end - sent.start)
         found = self._patterns.find(norms, corrected, sentence)
         reading_lists = self._reading_for(detect_language(text))
-        reading = MessageReading(doc, lowers, sentence, found, reading_lists)
+        reading = MessageReading(doc, lowers, sentence, found, reading_lists, describing)
         symptom_matches = [m for p in self._patterns.symptom_patterns for m in found.get(p, [])]
         kept = reading.reported_tokens(symptom_matches)
         reported_text = " ".join(t.text for t, keep in zip(doc, kept, strict=True) if keep)

@@ -11,6 +11,7 @@
     (default) rate limits and escalation caps.
 (f) texting channels: webhook acknowledgement and webhook-to-reply-sent (SMS, WhatsApp) against the chat
     API in the same run; (g) the SMS segments of the ten longest answers (scripts/bench_texting.py).
+(h) publish-to-live for 54 and 200 articles (scripts/bench_publish.py; its own products).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import httpx
 import yaml
 
 from scripts import bench_texting
+from scripts.bench_publish import publish_to_live
 from scripts.common import ROOT, Chat, percentile, rss_mb, running_product, summary_ms
 
 TURNS = 5
@@ -231,12 +233,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="abcdefg", help="the sections to run, e.g. 'd' or 'abe'")
+    parser.add_argument("--only", default="abcdefgh", help="the sections to run, e.g. 'd' or 'abe'")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--conversations", type=int, default=80)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--flood", type=int, default=1000)
+    parser.add_argument("--publish-runs", type=int, default=5, help="(h): publishes measured per size")
     args = parser.parse_args()
     messages = patient_messages()
     if set(args.only) & set("abc"):
@@ -255,6 +258,8 @@ def main() -> None:
         bench_texting.texting_latency(messages)
     if "g" in args.only:
         bench_texting.longest_answers_as_sms()
+    if "h" in args.only:
+        publish_to_live(args.publish_runs)
 
 
 if __name__ == "__main__":

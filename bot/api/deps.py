@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from bot.conversation.pipeline import ChatPipeline
 from bot.services import Services
@@ -38,7 +39,7 @@ def checked_first(check: Callable[[Request], None]) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def checked(request: Request) -> Response:
-                check(request)
+                await run_in_threadpool(check, request)  # a check may wait for the database
                 return await handler(request)
 
             return checked

@@ -1,69 +1,39 @@
-"""The staff API (`/admin`, bearer token `ASSISTANT_STAFF_TOKEN`): escalations, handoff, unanswered questions.
+"""The staff JSON API (`/admin/...`): escalations, handoff, unanswered questions, triage reviews, outbox.
+
+Every call carries a personal token (`Authorization: Bearer <token>`, made on the Account page of the
+admin UI or with `python -m bot.staff create-token`); the acting user is the token's owner, never a name in
+the request. Patients' words are for the `care` roles (clinician, admin). The article endpoints are in
+bot/staff/api.py.
 
 Endpoints are plain functions: FastAPI runs them in its thread pool, so database waits never block chats.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from bot.api.deps import ServicesDep, checked_first
+from bot.api.deps import ServicesDep
 from bot.conversation import store
 from bot.escalation import handoff
 from bot.escalation.models import Escalation
 from bot.models import Conversation, Message, TriageReview, UnansweredQuestion, as_utc
 from bot.outbox.models import OutboxMessage
 from bot.outbox.worker import backlog
-from bot.schemas import ErrorResponse
+from bot.staff import audit
+from bot.staff.accounts import UserInfo
+from bot.staff.auth import api_permission, api_router
 
-_bearer = HTTPBearer(auto_error=False, description="the staff token (ASSISTANT_STAFF_TOKEN)")
+router = api_router(tags=["staff"])
 
-
-def require_staff(
-    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Every /admin route: a valid staff bearer token, compared in constant time."""
-    _check_token(services.settings.staff_token, credentials.credentials if credentials else None)
-
-
-def _staff_first(request: Request) -> None:
-    """The same check on the bare request, before the body is read (see `checked_first`)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = request.app.state.services.settings.staff_token
-    _check_token(expected, token if scheme.lower() == "bearer" else None)
-
-
-def _check_token(expected: str, given: str | None) -> None:
-    # Bytes, so a header with any characters compares without raising.
-    if given is None or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="a valid staff token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-router = APIRouter(
-    prefix="/admin",
-    tags=["staff"],
-    dependencies=[Depends(require_staff)],
-    route_class=checked_first(_staff_first),
-    responses={
-        401: {"model": ErrorResponse, "description": "missing or wrong staff token"},
-        404: {"model": ErrorResponse, "description": "no such escalation or conversation"},
-    },
-)
-
+CareStaff = Annotated[UserInfo, Depends(api_permission("care"))]
+ContentStaff = Annotated[UserInfo, Depends(api_permission("questions"))]
 ConversationId = Annotated[str, Path(max_length=64)]
 EscalationId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # SQLite's integers end at 2^63
-StaffName = Annotated[str | None, Field(default=None, max_length=64, description="who, for the record")]
 
 
 class NotificationOut(BaseModel):
@@ -90,10 +60,6 @@ class EscalationOut(BaseModel):
     notifications: list[NotificationOut]
 
 
-class Acknowledgement(BaseModel):
-    staff_name: StaffName
-
-
 class HandedOffConversation(BaseModel):
     conversation_id: str
     channel: str
@@ -111,17 +77,12 @@ class HandoffMessageOut(BaseModel):
 
 class StaffReply(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
-    staff_name: StaffName
-
-
-class HandBack(BaseModel):
-    staff_name: StaffName
 
 
 class UnansweredOut(BaseModel):
     id: int
-    conversation_id: str
-    question: str
+    question: str  # redacted: no phone numbers, e-mail addresses or names
+    reason: str  # fallback | out_of_scope | low_confidence
     intent: str | None
     best_score: float | None
     created_at: datetime
@@ -130,6 +91,7 @@ class UnansweredOut(BaseModel):
 @router.get("/escalations", response_model=list[EscalationOut])
 def list_escalations(
     services: ServicesDep,
+    user: CareStaff,
     status_filter: Annotated[Literal["open", "acknowledged", "all"], Query(alias="status")] = "all",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[EscalationOut]:
@@ -141,19 +103,20 @@ def list_escalations(
 
 
 @router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationOut)
-def acknowledge(
-    escalation_id: EscalationId, services: ServicesDep, body: Acknowledgement | None = None
-) -> EscalationOut:
+def acknowledge(escalation_id: EscalationId, services: ServicesDep, user: CareStaff) -> EscalationOut:
     """Someone is dealing with it: stops the reminder to the backup contact. Repeating it changes nothing."""
-    row = services.escalations.acknowledge(escalation_id, body.staff_name if body else None)
+    row = services.escalations.acknowledge(escalation_id, user.display_name)
     if row is None:
         raise HTTPException(status_code=404, detail="no such escalation")
+    audit.write(
+        services.db, user.actor, "escalation_acknowledged", target_type="escalation", target_id=str(row.id)
+    )
     reference = _references(services, {row.conversation_id}).get(row.conversation_id)
     return _escalation_out(row, services.escalations.notifications([row.id])[row.id], reference)
 
 
 @router.get("/conversations/handed-off", response_model=list[HandedOffConversation])
-def handed_off_conversations(services: ServicesDep) -> list[HandedOffConversation]:
+def handed_off_conversations(services: ServicesDep, user: CareStaff) -> list[HandedOffConversation]:
     """Conversations staff have taken over, longest waiting first."""
     return [
         HandedOffConversation(
@@ -167,33 +130,46 @@ def handed_off_conversations(services: ServicesDep) -> list[HandedOffConversatio
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[HandoffMessageOut])
-def conversation_messages(conversation_id: ConversationId, services: ServicesDep) -> list[HandoffMessageOut]:
+def conversation_messages(
+    conversation_id: ConversationId, services: ServicesDep, user: CareStaff
+) -> list[HandoffMessageOut]:
     """The conversation's messages (patient, assistant, staff), oldest first."""
     _require_conversation(services, conversation_id)
     return [_message_out(message) for message in store.messages(services.db, conversation_id)]
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=HandoffMessageOut, status_code=201)
-def post_reply(conversation_id: ConversationId, body: StaffReply, services: ServicesDep) -> HandoffMessageOut:
+def post_reply(
+    conversation_id: ConversationId, body: StaffReply, services: ServicesDep, user: CareStaff
+) -> HandoffMessageOut:
     """Reply to the patient (they see it on their next poll). Replying takes the conversation over."""
-    reply = handoff.post_staff_reply(services.db, conversation_id, body.text, body.staff_name)
+    reply = handoff.post_staff_reply(
+        services.db, conversation_id, body.text, user.display_name, services.outbox
+    )
     if reply is None:
         raise HTTPException(status_code=404, detail="no such conversation")
+    audit.write(
+        services.db, user.actor, "staff_replied", target_type="conversation", target_id=conversation_id
+    )
     return _message_out(reply)
 
 
 @router.post("/conversations/{conversation_id}/hand-back")
-def hand_back(conversation_id: ConversationId, services: ServicesDep, body: HandBack | None = None) -> dict:
+def hand_back(conversation_id: ConversationId, services: ServicesDep, user: CareStaff) -> dict:
     """The assistant answers this conversation again."""
-    changed = handoff.hand_back(services.db, conversation_id, body.staff_name if body else None)
+    changed = handoff.hand_back(services.db, conversation_id, user.display_name)
     if changed is None:
         raise HTTPException(status_code=404, detail="no such conversation")
+    if changed:
+        audit.write(
+            services.db, user.actor, "handed_back", target_type="conversation", target_id=conversation_id
+        )
     return {"conversation_id": conversation_id, "handed_off": False, "changed": changed}
 
 
 @router.get("/unanswered-questions", response_model=list[UnansweredOut])
 def unanswered_questions(
-    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    services: ServicesDep, user: ContentStaff, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[UnansweredOut]:
     """Questions the assistant could not answer from the knowledge base, newest first."""
     query = select(UnansweredQuestion).order_by(UnansweredQuestion.id.desc()).limit(limit)
@@ -202,8 +178,8 @@ def unanswered_questions(
     return [
         UnansweredOut(
             id=row.id,
-            conversation_id=row.conversation_id,
             question=row.question,
+            reason=row.reason,
             intent=row.intent,
             best_score=row.best_score,
             created_at=as_utc(row.created_at),
@@ -276,7 +252,7 @@ class TriageReviewOut(BaseModel):
 
 @router.get("/triage-reviews", response_model=list[TriageReviewOut])
 def triage_reviews(
-    services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    services: ServicesDep, user: CareStaff, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[TriageReviewOut]:
     """Symptom reports triage could not place with confidence (the patient got safety-netting advice)."""
     query = (
@@ -307,7 +283,7 @@ class OutboxStatus(BaseModel):
 
 
 @router.get("/outbox", response_model=OutboxStatus)
-def outbox_status(services: ServicesDep) -> OutboxStatus:
+def outbox_status(services: ServicesDep, user: CareStaff) -> OutboxStatus:
     """How much is waiting to be sent, and for how long."""
     waiting = backlog(services.db)
     return OutboxStatus(

@@ -6,6 +6,7 @@ from sqlalchemy import engine_from_config, pool
 import bot.channels.models  # noqa: F401  (registers the texting channel tables on Base)
 import bot.escalation.models  # noqa: F401  (registers the escalation tables on Base)
 import bot.outbox.models  # noqa: F401  (registers the outbox table on Base)
+import bot.staff.models  # noqa: F401  (registers the staff and article-store tables on Base)
 from bot.models import Base
 
 config = context.config

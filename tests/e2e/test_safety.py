@@ -16,6 +16,7 @@ import pytest
 
 from knowledge.clinic import load_clinic_profile
 from tests.patient import Patient
+from tests.staff_users import staff_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +35,8 @@ def chat(product, text: str) -> dict:
 
 
 def staff(product, method: str, path: str, **kwargs) -> httpx.Response:
-    token = product.environment()["ASSISTANT_STAFF_TOKEN"]
-    headers = {"Authorization": f"Bearer {token}"}
+    """The staff API as a clinician with a personal token (made with `python -m bot.staff`)."""
+    headers = staff_headers(product, "clinician")
     return httpx.request(method, f"{product.url}/admin{path}", headers=headers, timeout=10, **kwargs)
 
 
@@ -92,10 +93,8 @@ def test_an_urgent_message_is_escalated_listed_delivered_once_and_acknowledged(p
     [listed] = escalations_of(product, reply["session_id"])
     assert {n["status"] for n in listed["notifications"]} == {"delivered"}
 
-    acked = staff(
-        product, "POST", f"/escalations/{escalation['id']}/acknowledge", json={"staff_name": "Dr Lee"}
-    )
-    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Dr Lee"
+    acked = staff(product, "POST", f"/escalations/{escalation['id']}/acknowledge")
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "E2E Clinician"
     open_ids = [e["id"] for e in staff(product, "GET", "/escalations", params={"status": "open"}).json()]
     assert escalation["id"] not in open_ids
 

@@ -24,6 +24,7 @@ from knowledge.answers import Answerer
 from knowledge.articles import load_articles
 from knowledge.clinic import load_clinic_profile
 from knowledge.index import PassageStore
+from knowledge.live import LiveIndex
 from knowledge.retriever import Retriever
 from tests.escalation.stubs import running_app, stub_services
 from tests.knowledge.conftest import FIXTURE_ARTICLES, KeywordEmbedder
@@ -35,9 +36,18 @@ BUSY_SECONDS = 0.3
 @lru_cache(maxsize=1)
 def small_answerer() -> Answerer:
     """A real knowledge base over the test articles and hand-made vectors (health reports its index)."""
-    embedder = KeywordEmbedder()
-    store = PassageStore.build(load_articles(FIXTURE_ARTICLES), embedder)
-    return Answerer(Retriever(store, embedder), load_clinic_profile(), threshold=0.5)
+    return small_knowledge().current.answerer
+
+
+def small_knowledge() -> LiveIndex:
+    """The same as a live index, as the staff side needs it (in memory)."""
+    clinic = load_clinic_profile()
+    live = LiveIndex(
+        KeywordEmbedder(),
+        lambda store, embedder: Answerer(Retriever(store, embedder), clinic, threshold=0.5),
+    )
+    live.install(PassageStore.build(load_articles(FIXTURE_ARTICLES), live.embedder))
+    return live
 
 
 @pytest.fixture

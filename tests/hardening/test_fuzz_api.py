@@ -31,10 +31,10 @@ from bot.db import Database
 from bot.main import create_app
 from bot.settings import Settings
 from tests.escalation.stubs import URGENT_TEXT, running_app, stub_services
-from tests.hardening.conftest import small_answerer
+from tests.hardening.conftest import small_knowledge
+from tests.staff_users import api_token
 
 EXAMPLES = int(os.environ.get("ASSISTANT_FUZZ_EXAMPLES", "40"))
-STAFF_TOKEN = "fuzzing-staff-token"
 REJECTIONS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 CONFIG = {
     "generation": {"allow-extra-parameters": False},
@@ -59,7 +59,6 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
         _env_file=None,
         environment="test",
         var_dir=var_dir,
-        staff_token=STAFF_TOKEN,
         rate_limit_per_client="1000000/minute",
         rate_limit_per_conversation="1000000/minute",
         rate_limit_global="1000000/minute",
@@ -67,10 +66,14 @@ def fuzzed_app(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
         rate_limit_reads_per_client="1000000/minute",
     )
     services = stub_services(settings, Database(f"sqlite:///{database}"))
-    services.answerer = small_answerer()
+    services.knowledge = small_knowledge()
+    services.answerer = services.knowledge.current.answerer
     with running_app(services) as client:
         # Something for the staff routes to find: a conversation with an escalation.
         assert client.post("/api/chat", json={"text": URGENT_TEXT}).status_code == 200
+        client.app.state.fuzzing_token = api_token(
+            services.db, "admin"
+        )  # care routes; content routes refuse (403)
         yield client.app
 
 
@@ -95,12 +98,15 @@ def documented_operations() -> list[tuple[str, str, GenerationMode]]:
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), documented_operations())
-def test_no_server_error_and_no_response_outside_the_schema(api_schema, method, path, mode) -> None:
+def test_no_server_error_and_no_response_outside_the_schema(
+    fuzzed_app, api_schema, method, path, mode
+) -> None:
+    staff = {"Authorization": f"Bearer {fuzzed_app.state.fuzzing_token}"}
     operation = api_schema[path][method]
 
     @given(operation.as_strategy(generation_mode=mode))
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def call(case) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
+        case.call_and_validate(headers=staff)
 
     call()

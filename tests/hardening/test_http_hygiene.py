@@ -19,6 +19,7 @@ from tests.escalation.stubs import URGENT_TEXT, running_app, stub_services
 from tests.hardening.conftest import small_answerer, write_lock
 from tests.hardening.test_promises import REAL_SECRETS, REAL_SMS
 from tests.patient import Patient
+from tests.staff_users import api_token
 
 
 def directives(policy: str) -> dict[str, str]:
@@ -41,7 +42,7 @@ def test_every_kind_of_response_carries_the_security_headers(client, services) -
     patient = Patient(client)
     reply = client.post("/api/chat", json={"text": "hello"})
     patient.session_id, patient.token = reply.json()["session_id"], reply.json()["session_token"]
-    staff = {"Authorization": f"Bearer {services.settings.staff_token}"}
+    staff = {"Authorization": f"Bearer {api_token(services.db)}"}
     responses = {
         "chat": reply,
         "messages": client.get(
@@ -68,7 +69,7 @@ def test_an_unexpected_error_is_a_500_in_the_schema_that_logs_its_class_and_plac
         raise RuntimeError("patient Zed Quill, +1 617 555 0199, said his throat is closing")
 
     monkeypatch.setattr(services.escalations, "recent", broken)
-    staff = {"Authorization": f"Bearer {services.settings.staff_token}"}
+    staff = {"Authorization": f"Bearer {api_token(services.db)}"}
     response = client.get("/admin/escalations", headers=staff)
 
     assert response.status_code == 500

@@ -11,6 +11,7 @@ import pytest
 from bot.models import Conversation
 from bot.schemas import ErrorResponse
 from tests.patient import Patient
+from tests.staff_users import api_token
 
 LIMIT = 16_384
 WEBHOOK_LIMIT = 4_000_000
@@ -105,7 +106,7 @@ def test_tokens_in_the_query_string_or_a_cookie_open_nothing(client, services) -
     assert_error(client.get(messages), 401)
     client.cookies.clear()
 
-    staff, action = services.settings.staff_token, services.settings.action_token
+    staff, action = api_token(services.db), services.settings.action_token
     for name, value in (("token", staff), ("access_token", staff), ("authorization", f"Bearer {staff}")):
         assert_error(client.get("/admin/escalations", params={name: value}), 401)
     assert_error(client.post("/webhook", params={"token": action}, json={"next_action": "x"}), 401)
@@ -131,13 +132,13 @@ def test_after_beyond_what_a_message_id_can_be_is_a_422(client, after) -> None:
 
 @pytest.mark.parametrize("escalation_id", [0, -1, 2**63, 2**64 + 1, 10**30])
 def test_an_escalation_id_beyond_what_the_database_holds_is_a_422(client, services, escalation_id) -> None:
-    staff = {"Authorization": f"Bearer {services.settings.staff_token}"}
+    staff = {"Authorization": f"Bearer {api_token(services.db)}"}
     body = assert_error(client.post(f"/admin/escalations/{escalation_id}/acknowledge", headers=staff), 422)
     assert body["problems"][0]["field"] == "escalation_id"
 
 
 def test_the_largest_escalation_id_is_simply_not_found(client, services) -> None:
-    staff = {"Authorization": f"Bearer {services.settings.staff_token}"}
+    staff = {"Authorization": f"Bearer {api_token(services.db)}"}
     assert_error(client.post(f"/admin/escalations/{2**63 - 1}/acknowledge", headers=staff), 404)
 
 

@@ -30,6 +30,7 @@ from knowledge.clinic import load_clinic_profile
 from tests.conftest import ROOT, start_conversation
 from tests.escalation.stubs import URGENT_TEXT
 from tests.hardening.conftest import write_lock
+from tests.staff_users import api_token
 
 CLINIC = load_clinic_profile()
 ALERTED = "The clinic team has been alerted."
@@ -142,7 +143,6 @@ def test_with_database_and_spool_both_down_the_patient_is_told_to_call_now(
 REAL_SECRETS = {
     "action_token": "rasa-and-app-share-this-one-7f3a9c",
     "secret_key": "signs-session-tokens-2b8e41d0c6",
-    "staff_token": "staff-console-token-5d1f0a7b93",
 }
 REAL_SMS = {
     "twilio_account_sid": "AC" + "3" * 32,
@@ -159,8 +159,8 @@ def production(**values) -> Settings:
 @pytest.mark.parametrize(
     ("values", "complaint"),
     [
-        ({}, "ASSISTANT_ACTION_TOKEN, ASSISTANT_SECRET_KEY, ASSISTANT_STAFF_TOKEN"),
-        ({**REAL_SECRETS, "staff_token": "change-me", **REAL_SMS}, "ASSISTANT_STAFF_TOKEN"),
+        ({}, "ASSISTANT_ACTION_TOKEN, ASSISTANT_SECRET_KEY"),
+        ({**REAL_SECRETS, "secret_key": "change-me", **REAL_SMS}, "ASSISTANT_SECRET_KEY"),
         ({**REAL_SECRETS, **REAL_SMS, "twilio_auth_token": ""}, "ASSISTANT_TWILIO_AUTH_TOKEN"),
         (REAL_SECRETS, "at least one staff alert channel"),
         ({**REAL_SECRETS, **REAL_SMS, "on_call_phone": "+15550100199"}, "at least one staff alert channel"),
@@ -207,7 +207,6 @@ def test_the_launcher_in_production_starts_no_fakes_and_invents_no_secrets(tmp_p
     env = product.environment()
     assert product.fakes is None
     assert env["ASSISTANT_ACTION_TOKEN"] == REAL_SECRETS["action_token"]
-    assert env["ASSISTANT_STAFF_TOKEN"] == REAL_SECRETS["staff_token"]
     assert "ASSISTANT_TWILIO_BASE_URL" not in env or "127.0.0.1" not in env["ASSISTANT_TWILIO_BASE_URL"]
 
 
@@ -294,9 +293,7 @@ def test_the_outbox_backlog_and_its_oldest_age_show_in_health_and_the_staff_cons
             )
 
     health = client.get("/api/health").json()
-    staff = client.get(
-        "/admin/outbox", headers={"Authorization": f"Bearer {services.settings.staff_token}"}
-    ).json()
+    staff = client.get("/admin/outbox", headers={"Authorization": f"Bearer {api_token(services.db)}"}).json()
     for seen in (
         {"pending": health["outbox_pending"], "oldest": health["outbox_oldest_pending_seconds"]},
         {"pending": staff["pending"], "oldest": staff["oldest_pending_seconds"]},

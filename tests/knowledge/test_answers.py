@@ -30,7 +30,9 @@ def test_the_reply_is_the_articles_own_text_with_the_source_cited(answerer, fixt
     first, second = passage_texts(fixture_articles, "makeup-after-treatment")
     assert answer.kind == "answer"
     assert answer.text == f"{first}\n\n{second}\n\nSource: Makeup after treatment"
-    assert answer.sources == [{"id": "makeup-after-treatment", "title": "Makeup after treatment"}]
+    assert answer.sources == [
+        {"id": "makeup-after-treatment", "title": "Makeup after treatment", "version": 2}
+    ]
     assert answer.score > 0.99
 
 

@@ -22,6 +22,7 @@ from bot.outbox.models import OutboxMessage
 from knowledge.clinic import load_clinic_profile
 from tests.channels.texting.conftest import SMS_PATH, Phone, contact_of, new_number, wait_for
 from tests.escalation.stubs import EMERGENCY_TEXT, URGENT_TEXT, StubRasa, running_app, stub_services
+from tests.staff_users import api_token
 
 CLINIC = load_clinic_profile()
 
@@ -278,7 +279,7 @@ def test_a_staff_reply_through_the_staff_api_reaches_the_patient_without_waking(
     phone = Phone(client, twilio_fake)
     phone.says("hello")
     conversation_id = conversation_of(services, phone)
-    token = services.settings.staff_token
+    token = api_token(services.db)
 
     response = client.post(
         f"/admin/conversations/{conversation_id}/messages",
