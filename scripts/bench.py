@@ -27,7 +27,7 @@ import yaml
 
 from scripts import bench_texting
 from scripts.bench_publish import publish_to_live
-from scripts.common import ROOT, Chat, percentile, rss_mb, running_product, summary_ms
+from scripts.common import ROOT, Chat, percentile, rss_mb, running_product, staff_api_token, summary_ms
 
 TURNS = 5
 
@@ -181,7 +181,8 @@ FLOOD = "my chin has yellow pus and I feel feverish"
 async def emergency_delivery_seconds(product, flood: int) -> tuple[float, int, int]:
     """Send `flood` red flags from one client while another patient reports an emergency; seconds from that
     emergency's reply to its first staff notification at the fakes, and the flood's 200s and 429s."""
-    staff = {"Authorization": f"Bearer {product.environment()['ASSISTANT_STAFF_TOKEN']}"}
+    token = staff_api_token(product, "clinician", "bench-clinician", "a long bench password")
+    staff = {"Authorization": f"Bearer {token}"}
     flooder, patient = {"X-Forwarded-For": "198.51.100.7"}, {"X-Forwarded-For": "203.0.113.9"}
     statuses: list[int] = []
     async with httpx.AsyncClient(base_url=product.url, timeout=120) as client:

@@ -6,6 +6,8 @@ import contextlib
 import os
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -115,3 +117,36 @@ def summary_ms(latencies_s: list[float]) -> str:
         if ms
         else "no samples"
     )
+
+
+def staff_api_token(
+    product: Product, role: str, username: str, password: str, display_name: str | None = None
+) -> str:
+    """A personal staff API token of a new `role` account in a running product, made the way a clinic makes
+    one: with `python -m bot.staff create-user … --token` (the password read from stdin)."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.staff",
+            "create-user",
+            "--username",
+            username,
+            "--role",
+            role,
+            "--display-name",
+            display_name or f"{role.title()} {username}",
+            "--password-stdin",
+            "--token",
+        ],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=product.environment(),
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"could not make a staff account: {made.stderr.strip()[-300:]}")
+    return made.stdout.strip().splitlines()[-1]

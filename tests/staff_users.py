@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from scripts.common import staff_api_token
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a long test password"
 _made: dict[tuple[int, str], str] = {}
 
@@ -16,30 +13,7 @@ def staff_token(product, role: str, username: str | None = None) -> str:
     username = username or f"e2e-{role}"
     key = (id(product), username)
     if key not in _made:
-        made = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bot.staff",
-                "create-user",
-                "--username",
-                username,
-                "--role",
-                role,
-                "--display-name",
-                f"E2E {role.title()}",
-                "--password-stdin",
-                "--token",
-            ],
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=product.environment(),
-            cwd=ROOT,
-            timeout=120,
-        )
-        assert made.returncode == 0, made.stderr
-        _made[key] = made.stdout.strip().splitlines()[-1]
+        _made[key] = staff_api_token(product, role, username, PASSWORD, f"E2E {role.title()}")
     return _made[key]
 
 

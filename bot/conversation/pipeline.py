@@ -372,7 +372,8 @@ class ChatPipeline:
         answers: list[ChatMessage] = []
         try:
             turn = self.turns.count(conversation.id)
-            if starts_rasa_session(turn, self.services.settings.rasa_session_turns):
+            # Never in the middle of the clarifying questions: a new session would end Rasa's form.
+            if not pending and starts_rasa_session(turn, self.services.settings.rasa_session_turns):
                 await self.services.rasa.send(conversation.id, "/session_start", metadata)
             if pending and answered is None:
                 # The patient moved on instead of answering the clarifying question.
@@ -498,7 +499,8 @@ def starts_rasa_session(turn: int, session_turns: int) -> bool:
     """Whether this turn opens a new Rasa session (the slots carry over).
 
     Rasa loads and sends every event of the current session on each turn, so a long conversation would get
-    slower with every message; a new session every `session_turns` turns keeps a turn's cost flat.
+    slower with every message; a new session every `session_turns` turns keeps a turn's cost flat. A turn
+    that answers a clarifying question skips it (the next one comes `session_turns` turns later).
     """
     return turn > 1 and (turn - 1) % session_turns == 0
 

@@ -46,7 +46,7 @@ def main() -> None:
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    print(f"fakes up; control: {control.url}/received", flush=True)
+    print(f"notification fakes up; control: {control.url}/received", flush=True)
     stopped.wait()
     for fake in (*fakes.values(), control):
         fake.stop()

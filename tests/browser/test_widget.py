@@ -33,6 +33,7 @@ from knowledge.replies import load_replies
 from tests.browser.conftest import ROOT, axe_violations
 from tests.conftest import free_port
 from tests.escalation.stubs import triage_engine
+from tests.staff_users import staff_token
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,7 @@ def session_of(page: Page) -> dict:
 
 
 def staff(product, method: str, path: str, **kwargs) -> httpx.Response:
-    token = product.environment()["ASSISTANT_STAFF_TOKEN"]
+    token = staff_token(product, "clinician")
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.request(method, f"{product.url}/admin{path}", headers=headers, timeout=10, **kwargs)
 

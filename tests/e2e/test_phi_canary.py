@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.patient import Patient
+from tests.staff_users import staff_token
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,7 @@ def canaries() -> dict[str, str]:
 
 
 def staff(product, method: str, path: str, **kwargs) -> httpx.Response:
-    token = product.environment()["ASSISTANT_STAFF_TOKEN"]
+    token = staff_token(product, "clinician")
     return httpx.request(
         method,
         f"{product.url}/admin{path}",

@@ -215,7 +215,7 @@ def test_an_unsure_report_answered_no_to_every_question_is_reassured_and_not_esc
         reply = someone.says("No")
         assert all(m["triage"] in ("none", "routine") for m in reply["messages"]), reply
         asked.append(" ".join(m["text"] for m in reply["messages"]))
-    assert "nothing points to an urgent problem" in asked[-1]
+    assert "nothing points to an urgent problem" in asked[-1], "\n".join(asked)
     questions = zip(["fever", "spreading", "worse"], asked, strict=False)
     assert [word for word, text in questions if word in text.lower()] == ["fever", "spreading", "worse"]
     assert escalations_of(product, someone.session_id) == []
