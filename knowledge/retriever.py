@@ -65,13 +65,16 @@ class Weights:
         if abs(sum(values) - 1.0) > 1e-6:
             raise ValueError(f"fusion weights must sum to 1, got {sum(values):.3f}")
 
-    def fuse(self, question: float, passage: float, lexical: float | None) -> float:
-        """The fused score; without a lexical signal (a question of stop words only, "what is it?") the
-        dense weights share its weight, so saying nothing lexical costs nothing."""
-        if lexical is None:
-            dense = self.question + self.passage
-            return (self.question * question + self.passage * passage) / dense if dense else 0.0
-        return self.question * question + self.passage * passage + self.lexical * lexical
+    def fuse(self, question: float | None, passage: float, lexical: float | None) -> float:
+        """The fused score over the signals there are: without a lexical signal (a question of stop words
+        only, "what is it?") or without a question signal (an article that lists no questions: a staff draft,
+        an article written before questions were listed) the other weights share the missing one's weight,
+        so a missing signal costs nothing."""
+        signals = [(self.passage, passage)]
+        signals += [(self.question, question)] if question is not None else []
+        signals += [(self.lexical, lexical)] if lexical is not None else []
+        total = sum(weight for weight, _ in signals)
+        return sum(weight * value for weight, value in signals) / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class Candidate:
     title: str
     topic: str
     stage: str
-    question_score: float  # best cosine with a question the article lists
+    question_score: float  # best cosine with a question the article lists (0 when it lists none)
     passage_score: float  # best cosine with one of its passages
     lexical_score: float  # best normalised BM25 over its rows
     score: float  # fused: what the answer threshold reads
@@ -209,7 +212,7 @@ class Retriever:
         passages = self.store.passages
         quotable = [row for row in rows if passages[row].is_quotable]
         asked = [row for row in rows if not passages[row].is_quotable]
-        question = max((float(dense[row]) for row in asked), default=0.0)
+        question = max((float(dense[row]) for row in asked), default=None)
         passage = max((float(dense[row]) for row in quotable), default=0.0)
         words = max((float(lexical[row]) for row in rows), default=0.0) if lexical is not None else None
         fused = self.weights.fuse(question, passage, words)
@@ -217,9 +220,8 @@ class Retriever:
         boost = self.topic_boost if topic is not None and first.topic == topic else 0.0
         excluded = day is not None and not first.applies_on(day)
         shown = "-" if words is None else f"{words:.3f}"
-        reasons = [
-            f"question match {question:.3f}, passage {passage:.3f}, words {shown} -> fused {fused:.3f}"
-        ]
+        asked_shown = "-" if question is None else f"{question:.3f}"
+        reasons = [f"question match {asked_shown}, passage {passage:.3f}, words {shown} -> fused {fused:.3f}"]
         if boost:
             reasons.append(f"topic '{topic}' matches the intent: +{boost:.2f} to the ranking")
         if day is not None:
@@ -235,7 +237,7 @@ class Retriever:
             title=first.title,
             topic=first.topic,
             stage=first.stage,
-            question_score=question,
+            question_score=question or 0.0,
             passage_score=passage,
             lexical_score=words or 0.0,
             score=fused,
