@@ -359,7 +359,10 @@ class Answerer:
         return previous
 
     def _stage_rival(self, best: Candidate, ranked: list[Candidate]) -> Candidate | None:
-        """The best article's counterpart at the other stage, when it is nearly as good a match."""
+        """The best article's counterpart at the other stage, when it is nearly as good a match. A margin of 0
+        switches asking off (a counterpart ranked lower may still have the higher fused score)."""
+        if self.decision.stage_margin <= 0.0:
+            return None
         others = set(self._counterparts.get(best.article_id, ()))
         rival = next((c for c in ranked if c.article_id in others), None)
         if rival is not None and best.score - rival.score <= self.decision.stage_margin:
