@@ -2,6 +2,11 @@
 
 An article is the clinic's own reviewed wording on one topic. Only `approved` articles are published
 (indexed and quoted to patients); drafts stay in the folder while staff review them.
+
+Three optional fields say what an article answers (see docs/answers.md): `questions`, the patient questions
+it answers, in the project's own words (matched question to question); `covers`, the things of
+`knowledge/things.yml` it gives guidance on; `counterparts`, the articles that answer the same question at the
+other stage of the treatment (stopping retinoids before it, restarting them after it).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import yaml
 STAGES = ("before", "during", "aftercare", "results", "general")
 REVIEW_STATUSES = ("draft", "approved")
 REQUIRED_FIELDS = ("id", "title", "topic", "stage", "source_section", "review_status", "reviewer", "version")
-OPTIONAL_FIELDS = ("days",)
+OPTIONAL_FIELDS = ("days", "covers", "counterparts", "questions")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TOPIC_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -42,6 +47,9 @@ class Article:
     reviewer: str
     version: int
     body: str
+    questions: tuple[str, ...] = ()  # patient questions the article answers (project's own words)
+    covers: tuple[str, ...] = ()  # things (knowledge/things.yml) it gives guidance on
+    counterparts: tuple[str, ...] = ()  # article ids answering the same question at the other stage
 
     @property
     def is_published(self) -> bool:
@@ -82,6 +90,9 @@ def article_from_text(article_id: str, text: str) -> Article:
         reviewer=meta["reviewer"].strip(),
         version=meta["version"],
         body=post.content.strip(),
+        questions=_texts(meta.get("questions")),
+        covers=_texts(meta.get("covers")),
+        counterparts=_texts(meta.get("counterparts")),
     )
 
 
@@ -101,6 +112,12 @@ def article_to_text(article: Article) -> str:
         reviewer=article.reviewer,
         version=article.version,
     )
+    if article.covers:
+        meta["covers"] = _FlowList(article.covers)
+    if article.counterparts:
+        meta["counterparts"] = _FlowList(article.counterparts)
+    if article.questions:
+        meta["questions"] = list(article.questions)
     front = yaml.dump(meta, Dumper=_FrontMatterDumper, sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{front}---\n\n{article.body}\n"
 
@@ -170,7 +187,26 @@ def _front_matter_problems(meta: Mapping[str, Any], expected_id: str) -> list[st
         problems.append(f"version must be a whole number >= 1, got {meta['version']!r}")
     if meta.get("days") is not None:
         problems += _days_problems(meta["days"])
+    problems += _text_list_problems(meta)
     return problems
+
+
+def _text_list_problems(meta: Mapping[str, Any]) -> list[str]:
+    """`questions`, `covers` and `counterparts` are lists of non-empty texts when present."""
+    problems = []
+    for name in ("questions", "covers", "counterparts"):
+        value = meta.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+            problems.append(f"field '{name}' must be a list of non-empty texts")
+    if isinstance(meta.get("counterparts"), list) and meta.get("id") in meta["counterparts"]:
+        problems.append("an article cannot be its own counterpart")
+    return problems
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(" ".join(item.split()) for item in value) if isinstance(value, list) else ()
 
 
 def _text_field_problems(meta: Mapping[str, Any]) -> list[str]:

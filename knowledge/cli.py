@@ -1,21 +1,25 @@
-"""Command line for the knowledge base: `python -m knowledge build | search | explain | answer | calibrate`.
+"""Command line for the knowledge base: `python -m knowledge build | search | explain | answer | calibrate |
+train-gate | check`.
 
 build       articles -> a new index version under var/index/, printed manifest
 search      the ranked passages for a question, with scores
-explain     why passages matched: cosine, topic boost, treatment-day filter, threshold decision
-answer      the reply a patient would get
-calibrate   recall@1/@3 on knowledge/retrieval_eval.yml and the answer/fallback threshold (--write
-            saves it in settings.yml)
+explain     why articles matched: the three signals, the fused score, topic boost, treatment-day filter, the
+            things the question names, and the decision
+answer      the reply a patient would get (--day, --stage, --topic give the conversation's context)
+calibrate   choose the fusion weights and answer thresholds on the train half of the labelled questions
+            (--write saves them in settings.yml)
+train-gate  train the domain gate on the labelled train half (writes knowledge/domain_gate.json)
+check       the answer figures on a labelled half (`--half train|held-out`, `--misses` for train only,
+            `--url` to measure through a running product's /api/chat as well)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -30,35 +34,8 @@ from knowledge.retriever import SETTINGS_FILE, Hit, Retriever
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_INDEX = PACKAGE_DIR.parent / "var" / "index"
-DEFAULT_EVAL = PACKAGE_DIR / "retrieval_eval.yml"
-SHOWN_CANDIDATES = 10
-THRESHOLD_LINE = re.compile(r"^(?P<indent>\s*)threshold:.*$", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class EvalQuestion:
-    """One labelled question: the article that should answer it, or None when out of scope."""
-
-    question: str
-    article: str | None
-    day: int | None = None
-    intent: str | None = None
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    item: EvalQuestion
-    ranked_articles: tuple[str, ...]  # distinct article ids, best first
-    top_score: float  # best cosine: what the answer/fallback decision compares with the threshold
-
-    @property
-    def in_scope(self) -> bool:
-        """The guidance covers the question: the assistant should answer rather than fall back."""
-        return self.item.article is not None
-
-    @property
-    def top_is_right(self) -> bool:
-        return self.ranked_articles[:1] == (self.item.article,)
+DEFAULT_LABELLED = PACKAGE_DIR.parent / "labelled" / "train" / "questions.yml"
+SHOWN_CANDIDATES = 8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from knowledge.check import HALVES, check_command
+
     parser = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=Path, default=DEFAULT_ARTICLES, help="article folder")
     parser.add_argument(
@@ -83,18 +62,27 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("build", help="index the approved articles").set_defaults(command=build_command)
     for name, handler, text in (
         ("search", search_command, "ranked passages for a question"),
-        ("explain", explain_command, "why passages matched and the threshold decision"),
+        ("explain", explain_command, "why articles matched and the decision"),
         ("answer", answer_command, "the reply a patient would get"),
     ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("query")
         sub.add_argument("--intent", help="Rasa intent, e.g. ask_makeup")
         sub.add_argument("--day", type=int, help="treatment day (0 = day of the treatment)")
+        sub.add_argument("--stage", choices=("before", "after"), help="the stage the conversation knows")
+        sub.add_argument("--topic", help="the article the previous answer came from (follow-ups)")
         sub.set_defaults(command=handler)
-    calibrate = commands.add_parser("calibrate", help="recall@1/@3 and the answer/fallback threshold")
-    calibrate.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="labelled questions (YAML)")
-    calibrate.add_argument("--write", action="store_true", help="store the threshold in the settings file")
+    calibrate = commands.add_parser("calibrate", help="fusion weights and thresholds on the train half")
+    calibrate.add_argument("--eval", type=Path, default=DEFAULT_LABELLED, help="labelled questions (YAML)")
+    calibrate.add_argument("--write", action="store_true", help="store the numbers in the settings file")
     calibrate.set_defaults(command=calibrate_command)
+    gate = commands.add_parser("train-gate", help="train the domain gate on the labelled train half")
+    gate.set_defaults(command=train_gate_command)
+    check = commands.add_parser("check", help="answer figures on a labelled half")
+    check.add_argument("--half", choices=sorted(HALVES), default="train")
+    check.add_argument("--misses", action="store_true", help="list every miss (train half only)")
+    check.add_argument("--url", help="also measure through a running product's /api/chat")
+    check.set_defaults(command=check_command)
     return parser
 
 
@@ -107,7 +95,11 @@ def build_command(args: argparse.Namespace) -> int:
     folder = store.save(args.index_dir)
     print(json.dumps(asdict(store.manifest), indent=2))
     published = len(published_articles(articles))
-    print(f"{published}/{len(articles)} articles published, {len(store)} passages, built in {elapsed:.2f}s")
+    quotable = len(store.quotable)
+    print(
+        f"{published}/{len(articles)} articles published, {quotable} passages and "
+        f"{len(store) - quotable} listed questions, built in {elapsed:.2f}s"
+    )
     print(f"saved to {folder}")
     return 0
 
@@ -121,151 +113,99 @@ def search_command(args: argparse.Namespace) -> int:
 
 
 def explain_command(args: argparse.Namespace) -> int:
-    retriever = _retriever(args)
-    answerer = Answerer.from_settings(retriever, load_clinic_profile(), args.settings)
+    from knowledge import context
+    from knowledge.lexical import terms
+
+    answerer = _answerer(args)
+    retriever, decision = answerer.retriever, answerer.decision
+    query = args.query
+    gate = answerer.domain_gate(retriever.embed(query)) if answerer.domain_gate else None
     print(
         f"intent: {args.intent or '-'}   treatment day: {_or_unknown(args.day)}   "
-        f"threshold: {answerer.threshold:.3f} (on the cosine)   topic boost: {retriever.topic_boost:.2f}"
+        f"stage: {args.stage or '-'}   "
+        f"topic: {args.topic or '-'}   weights: {retriever.weights}"
     )
-    for rank, hit in enumerate(retriever.rank(args.query, args.intent, args.day)[:SHOWN_CANDIDATES], start=1):
-        verdict = _verdict(hit, answerer.threshold)
-        print(f"{rank:2}. {hit.adjusted_score:.3f}  {verdict:<9} {_label(hit)}")
-        for reason in hit.reasons:
+    print(
+        f"things named: {[t.name for t in answerer.things.things_in(query)] or '-'}   "
+        f"stage in the question: {context.question_stage(query) or '-'}   "
+        f"off-topic: {'-' if gate is None else f'{gate:.3f} (gate {decision.off_topic})'}   "
+        f"unknown words: {retriever.store.lexical.unknown_share(terms(query)):.2f}   "
+        f"threshold: {decision.threshold} "
+        f"({decision.unknown_threshold} from {decision.unknown_share} unknown)"
+    )
+    for rank, candidate in enumerate(
+        retriever.candidates(query, args.intent, args.day)[:SHOWN_CANDIDATES], 1
+    ):
+        flag = (
+            "excluded"
+            if candidate.excluded
+            else ("answers" if candidate.score >= decision.threshold else "weak")
+        )
+        print(f"{rank:2}. {candidate.rank_score:.3f}  {flag:<9} {candidate.article_id} ({candidate.stage})")
+        for reason in candidate.reasons:
             print(f"      - {reason}")
-    _print_answer(answerer.answer(args.query, args.intent, args.day))
+    _print_answer(answerer.answer(query, args.intent, args.day, stage=args.stage, topic=args.topic))
     return 0
 
 
 def answer_command(args: argparse.Namespace) -> int:
-    answerer = Answerer.from_settings(_retriever(args), load_clinic_profile(), args.settings)
-    _print_answer(answerer.answer(args.query, args.intent, args.day))
+    answerer = _answerer(args)
+    _print_answer(answerer.answer(args.query, args.intent, args.day, stage=args.stage, topic=args.topic))
     return 0
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
-    articles = published_articles(load_articles(args.articles))
-    questions = load_eval_questions(args.eval, {article.id for article in articles})
-    embedder = _embedder(args)
-    retriever = Retriever.from_settings(PassageStore.build(articles, embedder), embedder, args.settings)
-    results = [evaluate(retriever, question) for question in questions]
-    threshold = choose_threshold(results)
-    _print_results(results, threshold)
-    in_scope = sum(result.in_scope for result in results)
-    if args.write and not 0 < in_scope < len(results):
-        print("not writing: calibration needs both in-scope and out-of-scope questions", file=sys.stderr)
-        return 1
+    """Choose the fusion weights and answer thresholds on the labelled train questions."""
+    from knowledge.calibration import calibrate, write_calibration
+
+    items = yaml.safe_load(args.eval.read_text(encoding="utf-8")) or []
+    if "heldout" in args.eval.parts:
+        print("refusing to calibrate on the held-out half: it is only ever measured", file=sys.stderr)
+        return 2
+    answerer = _answerer(args)
+    result = calibrate(answerer, items)
+    labelled = sum(item["kind"] in ("answer", "fallback") for item in items)
+    print(f"calibrated on {labelled} labelled questions of {args.eval}")
+    print(
+        f"  weights {result.weights} -> right article for {100 * result.top1:.1f} % of answerable questions"
+    )
+    decision = result.decision
+    print(
+        f"  threshold {decision.threshold:.2f} ({decision.unknown_threshold:.2f} when >= "
+        f"{decision.unknown_share:.2f} of the words are in no article): "
+        f"answers {100 * result.answers:.1f} %, "
+        f"not covered {100 * result.not_covered:.1f} %, fallback precision {100 * result.precision:.1f} %"
+    )
+    print(
+        f"  stage margin {decision.stage_margin:.2f}: {100 * result.stage_right:.1f} % right where the stage "
+        "was unknown"
+    )
     if args.write:
-        _write_threshold(args.settings, threshold, results)
-        print(f"threshold {threshold:.3f} written to {args.settings}")
+        write_calibration(args.settings, result, labelled)
+        print(f"written to {args.settings}")
     return 0
 
 
-def load_eval_questions(path: Path, article_ids: set[str]) -> list[EvalQuestion]:
-    """Read the labelled questions, refusing labels that name no published article."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    questions = [
-        EvalQuestion(str(item["question"]), item.get("article"), item.get("day"), item.get("intent"))
-        for item in raw
-    ]
-    if not questions:
-        raise ValueError(f"{path}: no labelled questions")
-    unknown = sorted({q.article for q in questions if q.article is not None and q.article not in article_ids})
-    if unknown:
-        raise ValueError(f"{path}: labels name unknown or unpublished articles: {', '.join(unknown)}")
-    return questions
+def train_gate_command(args: argparse.Namespace) -> int:
+    """Train the domain gate on the labelled train half and save it (threshold into settings.yml)."""
+    from knowledge.calibration import write_setting
+    from knowledge.domain import GATE_FILE, train_domain_gate
 
-
-def evaluate(retriever: Retriever, item: EvalQuestion) -> EvalResult:
-    """Rank the articles for one labelled question the way the answerer would see them."""
-    hits = [hit for hit in retriever.rank(item.question, item.intent, item.day) if not hit.excluded]
-    ranked = tuple(dict.fromkeys(hit.passage.article_id for hit in hits))
-    return EvalResult(item, ranked, hits[0].score if hits else 0.0)
-
-
-def choose_threshold(results: list[EvalResult]) -> float:
-    """The threshold that best separates in-scope top scores from out-of-scope ones.
-
-    It maximises the balanced accuracy of the answer-vs-fallback decision (the mean of the in-scope answer
-    rate and the out-of-scope fallback rate), so the result does not depend on how many out-of-scope
-    questions the labelled set happens to hold. Ties go to fewer out-of-scope answers, then to the middle
-    of the tied range so the choice does not sit on one question's score.
-    """
-    scores = sorted({result.top_score for result in results})
-    candidates = [
-        scores[0] - 0.01,
-        *((a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)),
-        scores[-1] + 0.01,
-    ]
-    keys = {t: _selection_key(_decision_counts(results, t)) for t in candidates}
-    best = max(keys.values())
-    tied = [t for t, key in keys.items() if key == best]
-    return round(tied[len(tied) // 2], 3)
-
-
-def _selection_key(counts: dict[str, int]) -> tuple[float, int]:
-    return round(_balanced_accuracy(counts), 9), -counts["out_of_scope_answered"]
-
-
-def _balanced_accuracy(counts: dict[str, int]) -> float:
-    in_scope = counts["in_scope_answered"] + counts["in_scope_fallback"]
-    out_of_scope = counts["out_of_scope_answered"] + counts["out_of_scope_fallback"]
-    answer_rate = counts["in_scope_answered"] / in_scope if in_scope else 1.0
-    fallback_rate = counts["out_of_scope_fallback"] / out_of_scope if out_of_scope else 1.0
-    return (answer_rate + fallback_rate) / 2
-
-
-def _decision_counts(results: list[EvalResult], threshold: float) -> dict[str, int]:
-    decisions = [(result.top_score >= threshold, result.in_scope) for result in results]
-    return {
-        "in_scope_answered": sum(answered and in_scope for answered, in_scope in decisions),
-        "in_scope_fallback": sum(in_scope and not answered for answered, in_scope in decisions),
-        "out_of_scope_answered": sum(answered and not in_scope for answered, in_scope in decisions),
-        "out_of_scope_fallback": sum(not answered and not in_scope for answered, in_scope in decisions),
-    }
-
-
-def _print_results(results: list[EvalResult], threshold: float) -> None:
-    print("decision top-1  score  labelled article                 top article                      question")
-    for result in results:
-        got = result.ranked_articles[0] if result.ranked_articles else "-"
-        decision = "ok " if (result.top_score >= threshold) == result.in_scope else "BAD"
-        top = "right" if result.top_is_right else "-    " if not result.in_scope else "WRONG"
-        print(
-            f"{decision:<8} {top}  {result.top_score:.3f}  {result.item.article or '(none)':<32} {got:<32} "
-            f"{_preview(result.item.question, 60)}"
-        )
-    in_scope = [result for result in results if result.in_scope]
-    if in_scope:
-        for k in (1, 3):
-            hits = sum(result.item.article in result.ranked_articles[:k] for result in in_scope)
-            print(f"recall@{k}: {hits / len(in_scope):.3f} ({hits}/{len(in_scope)} in-scope questions)")
-    print(f"{len(results) - len(in_scope)} out-of-scope questions")
-    print("threshold  balanced-accuracy  accuracy   in-scope answered  out-of-scope answered")
-    sweep = sorted({round(0.25 + 0.05 * step, 2) for step in range(10)} | {threshold})
-    for t in sweep:
-        counts = _decision_counts(results, t)
-        accuracy = (counts["in_scope_answered"] + counts["out_of_scope_fallback"]) / len(results)
-        marker = "  <- chosen" if t == threshold else ""
-        print(
-            f"{t:9.3f}  {_balanced_accuracy(counts):17.3f}  {accuracy:8.3f}  "
-            f"{counts['in_scope_answered']:8} of {len(in_scope):<6}  "
-            f"{counts['out_of_scope_answered']:10} of {len(results) - len(in_scope)}{marker}"
-        )
-
-
-def _write_threshold(settings: Path, threshold: float, results: list[EvalResult]) -> None:
-    """Replace the `threshold:` line in place so the file's comments survive."""
-    accuracy = _balanced_accuracy(_decision_counts(results, threshold))
-    text = settings.read_text(encoding="utf-8")
-    if not THRESHOLD_LINE.search(text):
-        raise ValueError(f"{settings}: no 'threshold:' line to update")
-    date = time.strftime("%Y-%m-%d")
-    note = f"# calibrated {date}: balanced accuracy {accuracy:.3f}, {len(results)} questions"
-    line = f"\\g<indent>threshold: {threshold:.3f}   {note}"
-    settings.write_text(THRESHOLD_LINE.sub(line, text, count=1), encoding="utf-8")
+    training = train_domain_gate(_embedder(args))
+    GATE_FILE.write_text(training.gate.to_json(), encoding="utf-8")
+    write_setting(args.settings, "off_topic", f"{training.threshold:.3f}")
+    print(
+        f"domain gate saved to {GATE_FILE}; threshold {training.threshold:.3f} (cross-validated: "
+        f"{100 * training.questions_gated:.1f} % of the train questions gated, "
+        f"{100 * training.off_topic_caught:.1f} % of the off-topic requests caught)"
+    )
+    return 0
 
 
 def _embedder(args: argparse.Namespace) -> Embedder:
+    import torch
+
+    torch.set_num_threads(1)  # as the app runs it
     return SentenceTransformerEmbedder(args.model)
 
 
@@ -274,8 +214,12 @@ def _retriever(args: argparse.Namespace) -> Retriever:
     return Retriever.from_settings(_open_store(args, embedder), embedder, args.settings)
 
 
+def _answerer(args: argparse.Namespace) -> Answerer:
+    return Answerer.from_settings(_retriever(args), load_clinic_profile(), args.settings)
+
+
 def _open_store(args: argparse.Namespace, embedder: Embedder) -> PassageStore:
-    """The saved current index, or an in-memory build from the articles when none was built yet."""
+    """The saved current index, or an in-memory build from the articles when none fits them."""
     articles = load_articles(args.articles)
     try:
         store = PassageStore.load(args.index_dir, embedder)
@@ -284,21 +228,19 @@ def _open_store(args: argparse.Namespace, embedder: Embedder) -> PassageStore:
         return PassageStore.build(articles, embedder)
     if store.manifest.content_hash != content_hash(articles):
         print(
-            f"warning: index {store.manifest.version} was built from older article text; run build",
+            f"index {store.manifest.version} is older than the articles; using an in-memory build",
             file=sys.stderr,
         )
+        return PassageStore.build(articles, embedder)
     return store
 
 
 def _print_answer(answer: Answer) -> None:
-    print(f"\n[{answer.kind}, score {answer.score:.3f}, sources {[s['id'] for s in answer.sources]}]")
+    sources = [source["id"] for source in answer.sources]
+    print(f"\n[{answer.kind} ({answer.reason}), score {answer.score:.3f}, sources {sources}]")
     print(answer.text)
-
-
-def _verdict(hit: Hit, threshold: float) -> str:
-    if hit.excluded:
-        return "excluded"
-    return "quotable" if hit.score >= threshold else "too weak"
+    if answer.buttons:
+        print(f"buttons: {answer.buttons}")
 
 
 def _label(hit: Hit) -> str:

@@ -9,6 +9,10 @@ A built store is an immutable, versioned artifact on disk:
 
 `save` writes a version into a temporary folder and renames it into place, then swaps the `current` pointer,
 so an app loading at the same moment sees either the old complete index or the new complete one.
+
+Rows are the articles' passages and the patient questions they list (`Passage.kind`); the store scores every
+row two ways, by cosine over the FAISS vectors and by BM25 over the words (`knowledge.lexical`, rebuilt in
+memory on load, so nothing more is saved).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import faiss
 import numpy as np
 
 from knowledge.articles import Article, article_to_text, published_articles
-from knowledge.chunking import Passage, chunk_article
+from knowledge.chunking import Passage, chunk_article, question_rows
 from knowledge.embedding import Embedder
+from knowledge.lexical import LexicalIndex
 
 INDEX_FILE = "index.faiss"
 PASSAGES_FILE = "passages.json"
@@ -69,6 +74,7 @@ class PassageStore:
         self._passages = tuple(passages)
         self._manifest = manifest
         _check_consistent(index, self._passages, manifest)
+        self.lexical = LexicalIndex([_lexical_text(passage) for passage in self._passages])
 
     @property
     def manifest(self) -> Manifest:
@@ -76,7 +82,13 @@ class PassageStore:
 
     @property
     def passages(self) -> tuple[Passage, ...]:
+        """Every row, in row order: quotable passages and listed questions (`Passage.kind`)."""
         return self._passages
+
+    @property
+    def quotable(self) -> tuple[Passage, ...]:
+        """The passages answers may quote (the articles' own text)."""
+        return tuple(passage for passage in self._passages if passage.is_quotable)
 
     def __len__(self) -> int:
         return len(self._passages)
@@ -89,13 +101,14 @@ class PassageStore:
         now: datetime | None = None,
         reuse: PassageStore | None = None,
     ) -> PassageStore:
-        """Chunk and embed the published (approved) articles; drafts are never indexed.
+        """Chunk and embed the published (approved) articles and the questions they list; drafts are never
+        indexed.
 
-        With `reuse` (the index being replaced, built by the same model), passages whose text it already
-        holds keep their vectors, so publishing one article embeds only that article's passages.
+        With `reuse` (the index being replaced, built by the same model), rows whose text it already holds
+        keep their vectors, so publishing one article embeds only that article's rows.
         """
         published = sorted(published_articles(articles), key=lambda article: article.id)
-        passages = [passage for article in published for passage in chunk_article(article)]
+        passages = [row for article in published for row in chunk_article(article) + question_rows(article)]
         vectors = _embed(passages, embedder, reuse)
         _check_vectors(vectors, len(passages), embedder.dimension)
         index = faiss.IndexFlatIP(embedder.dimension)
@@ -130,6 +143,17 @@ class PassageStore:
             for score, row in zip(scores[0], rows[0], strict=True)
             if row >= 0
         ]
+
+    def dense_scores(self, vector: np.ndarray) -> np.ndarray:
+        """The cosine of the normalised `vector` with every row, in row order."""
+        count = len(self._passages)
+        scores = np.zeros(count, dtype=np.float32)
+        if count:
+            query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+            found, rows = self._index.search(query, count)
+            valid = rows[0] >= 0
+            scores[rows[0][valid]] = found[0][valid]
+        return scores
 
     def save(self, root: Path | str) -> Path:
         """Write this store as `root/<version>/` and point `root/current` at it; return the version folder.
@@ -263,6 +287,11 @@ def _embed(passages: list[Passage], embedder: Embedder, reuse: PassageStore | No
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32)
     return np.ascontiguousarray(np.stack([known[text] for text in texts]), dtype=np.float32)
+
+
+def _lexical_text(passage: Passage) -> str:
+    # The title gives a paragraph its subject for words too ("Hold off until healed" is about makeup).
+    return f"{passage.title}\n{passage.text}" if passage.is_quotable else passage.text
 
 
 def _read_manifest(folder: Path) -> Manifest:

@@ -12,6 +12,7 @@ draft is worked on. A rollback copies an old version into a new one. Nothing is 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -36,6 +37,7 @@ from knowledge.articles import (
 )
 from knowledge.index import content_hash
 
+ANSWERING_FIELDS = ("questions", "covers", "counterparts")
 UNREVIEWED = "unreviewed"  # the `reviewer` front-matter field of an article no clinician signed off yet
 SEED_ACTOR = Actor.system("seed import")
 
@@ -59,6 +61,11 @@ class Content:
     days: tuple[int, int] | None
     source_section: str
     body: str
+    # What the article answers (front matter, see knowledge/articles.py); the staff forms do not edit these,
+    # so a save without them keeps the previous version's while the title and topic stay the same.
+    questions: tuple[str, ...] = ()
+    covers: tuple[str, ...] = ()
+    counterparts: tuple[str, ...] = ()
 
     @classmethod
     def from_article(cls, article: Article) -> Content:
@@ -70,12 +77,37 @@ class Content:
             article.days,
             article.source_section,
             article.body,
+            article.questions,
+            article.covers,
+            article.counterparts,
         )
 
     @classmethod
     def from_row(cls, row: ArticleVersion) -> Content:
         days = None if row.days_first is None else (row.days_first, row.days_last or row.days_first)
-        return cls(row.article_id, row.title, row.topic, row.stage, days, row.source_section, row.body)
+        answering = json.loads(row.answering) if row.answering else {}
+        return cls(
+            row.article_id,
+            row.title,
+            row.topic,
+            row.stage,
+            days,
+            row.source_section,
+            row.body,
+            *(tuple(answering.get(name) or ()) for name in ANSWERING_FIELDS),
+        )
+
+    @property
+    def answering(self) -> dict[str, list[str]]:
+        return {name: list(getattr(self, name)) for name in ANSWERING_FIELDS}
+
+    def with_answering_of(self, other: Content) -> Content:
+        """This content with `other`'s questions, covers and counterparts when it has none of its own and
+        is still about the same thing (same title and topic). A retitled article does not inherit them: a
+        stale question list would keep routing patients to text that no longer answers them."""
+        if any(self.answering.values()) or (self.title, self.topic) != (other.title, other.topic):
+            return self
+        return replace(self, **{name: getattr(other, name) for name in ANSWERING_FIELDS})
 
     def article(self, version: int, review_status: str = "draft", reviewer: str = UNREVIEWED) -> Article:
         return Article(
@@ -89,6 +121,9 @@ class Content:
             reviewer=reviewer,
             version=version,
             body=self.body,
+            questions=self.questions,
+            covers=self.covers,
+            counterparts=self.counterparts,
         )
 
     def normalised(self) -> Content:
@@ -322,6 +357,8 @@ class ArticleStore:
                     f"version {base_version}; open it again and redo your change"
                 )
             head = _version_row(session, record.id, record.head_version)
+            if head is not None:
+                content = content.with_answering_of(Content.from_row(head))
             if head is not None and Content.from_row(head) == content and record.status != "retired":
                 return None
             version = record.head_version + 1
@@ -573,6 +610,7 @@ def _add_version(
         days_last=content.days[1] if content.days else None,
         source_section=content.source_section,
         body=content.body,
+        answering=json.dumps(content.answering) if any(content.answering.values()) else None,
         content_hash=content.digest,
         origin=origin,
         note=(note or None) and note[:300],

@@ -106,6 +106,8 @@ class ArticleVersion(Base):
     days_last: Mapped[int | None] = mapped_column(Integer, nullable=True)
     source_section: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # JSON {"questions", "covers", "counterparts"}: what the article answers (None: saved before 0007)
+    answering: Mapped[str | None] = mapped_column(Text, nullable=True)
     content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the content fields
     origin: Mapped[str] = mapped_column(String(16))  # seed | edit | import | document | rollback
     note: Mapped[str | None] = mapped_column(String(300), nullable=True)

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from bot.db import Database
 from bot.services import Services
 from bot.settings import Settings
-from knowledge.answers import Answerer
+from knowledge.answers import Answerer, Decision
 from knowledge.articles import load_articles
 from knowledge.clinic import load_clinic_profile
 from knowledge.index import PassageStore
@@ -44,7 +44,7 @@ def small_knowledge() -> LiveIndex:
     clinic = load_clinic_profile()
     live = LiveIndex(
         KeywordEmbedder(),
-        lambda store, embedder: Answerer(Retriever(store, embedder), clinic, threshold=0.5),
+        lambda store, embedder: Answerer(Retriever(store, embedder), clinic, Decision(threshold=0.5)),
     )
     live.install(PassageStore.build(load_articles(FIXTURE_ARTICLES), live.embedder))
     return live

@@ -1,23 +1,50 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from knowledge.answers import Answerer, Wording, split_questions
+from knowledge.answers import Answerer, Decision, split_questions
 from knowledge.articles import Article
 from knowledge.chunking import chunk_article
 from knowledge.index import PassageStore
+from knowledge.replies import load_replies
 from knowledge.retriever import Retriever
+from knowledge.things import ThingReader
 from tests.knowledge.factories import make_article
 
 THRESHOLD = 0.5
 PHONE = "(555) 010-0000"
+# A small lexicon of things for the fixture articles (the real one is knowledge/things.yml).
+THINGS = ThingReader(
+    {
+        "makeup": {"category": "product", "words": ["makeup", "foundation"]},
+        "sun exposure": {"category": "activity", "words": ["sun", "sunshine"]},
+        "a sauna": {"category": "activity", "words": ["sauna", "steam room"]},
+        "retinol": {"category": "product", "words": ["retinol"]},
+    }
+)
+COVERS = {
+    "makeup-after-treatment": ("makeup",),
+    "sun-protection": ("sun exposure",),
+    "retinol-before": ("retinol",),
+}
+
+
+def with_covers(articles: list[Article]) -> list[Article]:
+    return [replace(a, covers=COVERS.get(a.id, a.covers)) for a in articles]
+
+
+def make_answerer(articles, embedder, clinic, threshold=THRESHOLD, decision=None, **options) -> Answerer:
+    store = PassageStore.build(with_covers(articles), embedder)
+    decision = decision or Decision(threshold)
+    return Answerer(Retriever(store, embedder), clinic, decision, things=THINGS, **options)
 
 
 @pytest.fixture
-def answerer(fixture_store, keyword_embedder, clinic) -> Answerer:
-    return Answerer(Retriever(fixture_store, keyword_embedder), clinic, THRESHOLD)
+def answerer(fixture_articles, keyword_embedder, clinic) -> Answerer:
+    return make_answerer(fixture_articles, keyword_embedder, clinic)
 
 
 def passage_texts(articles, article_id: str) -> list[str]:
@@ -26,14 +53,16 @@ def passage_texts(articles, article_id: str) -> list[str]:
 
 
 def test_the_reply_is_the_articles_own_text_with_the_source_cited(answerer, fixture_articles):
-    answer = answerer.answer("can I wear makeup")
+    # The passage matching best (brushes) is quoted after the article's opening, its direct answer.
+    answer = answerer.answer("can I use my makeup brushes")
     first, second = passage_texts(fixture_articles, "makeup-after-treatment")
     assert answer.kind == "answer"
     assert answer.text == f"{first}\n\n{second}\n\nSource: Makeup after treatment"
     assert answer.sources == [
         {"id": "makeup-after-treatment", "title": "Makeup after treatment", "version": 2}
     ]
-    assert answer.score > 0.99
+    assert (answer.reason, answer.topic) == ("answered", "makeup-after-treatment")
+    assert answer.score > THRESHOLD
 
 
 def test_a_passage_of_another_article_is_not_added(answerer, fixture_articles):
@@ -46,12 +75,13 @@ def test_a_passage_of_another_article_is_not_added(answerer, fixture_articles):
 
 
 def sun_article(paragraphs: list[str]) -> Article:
-    return make_article(id="sun-long", title="Sun", topic="sun", body="\n\n".join(paragraphs))
+    return make_article(
+        id="sun-long", title="Sun", topic="sun", body="\n\n".join(paragraphs), covers=("sun exposure",)
+    )
 
 
 def answer_from(article: Article, question: str, embedder, clinic):
-    store = PassageStore.build([article], embedder)
-    return Answerer(Retriever(store, embedder), clinic, THRESHOLD).answer(question)
+    return make_answerer([article], embedder, clinic).answer(question)
 
 
 def test_at_most_one_more_passage_of_the_same_article_is_quoted(keyword_embedder, clinic):
@@ -61,8 +91,10 @@ def test_at_most_one_more_passage_of_the_same_article_is_quoted(keyword_embedder
         "Skip sun beds and tanning for the whole healing period; a tan can leave uneven marks.",
         "Sun glasses protect the thin skin around the eyes, which was treated too and burns easily.",
     ]
-    answer = answer_from(sun_article(paragraphs), "sun", keyword_embedder, clinic)
+    # The opening paragraph (the direct answer) and the one matching best, nothing more.
+    answer = answer_from(sun_article(paragraphs), "sun beds and tanning", keyword_embedder, clinic)
     assert sum(paragraph in answer.text for paragraph in paragraphs) == 2
+    assert paragraphs[0] in answer.text and paragraphs[2] in answer.text
 
 
 def test_a_passage_that_mostly_repeats_the_best_one_is_not_added(keyword_embedder, clinic):
@@ -85,17 +117,20 @@ def test_below_the_threshold_the_patient_is_told_to_call_the_clinic(answerer):
         f"I'm sorry, I can't answer that from Test Skin Clinic's guidance. Please call the clinic at {PHONE}."
     )
     assert answer.sources == []
+    assert answer.reason == "no_match"
     assert answer.score < THRESHOLD
     assert answerer.fallback_text() == answer.text
 
 
-def test_a_good_match_still_falls_back_under_a_strict_threshold(fixture_store, keyword_embedder, clinic):
-    strict = Answerer(Retriever(fixture_store, keyword_embedder), clinic, threshold=0.999)
-    assert strict.answer("is redness normal").kind == "fallback"
+def test_a_good_match_still_falls_back_under_a_strict_threshold(fixture_articles, keyword_embedder, clinic):
+    strict = make_answerer(fixture_articles, keyword_embedder, clinic, threshold=0.999)
+    answer = strict.answer("is redness normal")
+    assert (answer.kind, answer.reason) == ("fallback", "no_match")
 
 
 def test_a_blank_message_falls_back(answerer):
-    assert answerer.answer("   ").kind == "fallback"
+    answer = answerer.answer("   ")
+    assert (answer.kind, answer.reason) == ("fallback", "empty")
 
 
 def test_several_questions_are_answered_in_one_reply(answerer):
@@ -109,9 +144,12 @@ def test_several_questions_are_answered_in_one_reply(answerer):
 
 
 def test_an_unanswerable_part_gets_a_short_ask_the_clinic_line(answerer):
-    answer = answerer.answer("can I wear makeup? where do I park?")
+    # Long enough not to read as a follow-up of the makeup question.
+    answer = answerer.answer("can I wear makeup? where is the nearest place to park a bicycle near you?")
     assert answer.kind == "answer"
-    assert answer.text.endswith(f'For "where do I park", please ask the clinic at {PHONE}.')
+    assert answer.text.endswith(
+        f'For "where is the nearest place to park a bicycle near you", please ask the clinic at {PHONE}.'
+    )
     assert [source["id"] for source in answer.sources] == ["makeup-after-treatment"]
 
 
@@ -151,73 +189,195 @@ def test_split_questions(message, questions):
     assert split_questions(message) == questions
 
 
-def test_wording_and_threshold_come_from_the_settings_file(
-    fixture_store, keyword_embedder, clinic, tmp_path: Path
+def test_threshold_and_question_limit_come_from_the_settings_file(
+    fixture_articles, keyword_embedder, clinic, tmp_path: Path
 ):
     settings = tmp_path / "settings.yml"
-    settings.write_text(
-        "answers:\n"
-        "  threshold: 0.6\n"
-        "  max_questions: 2\n"
-        "  wording:\n"
-        "    citation: 'From: {title}'\n"
-        "    fallback: 'Not covered, ring {clinic_name} on {clinic_phone}.'\n"
-        "    unanswered_part: '{question}: ring {clinic_phone}.'\n"
-        "    more_questions: 'More? Ring {clinic_phone}.'\n"
+    settings.write_text("answers:\n  threshold: 0.6\n  max_questions: 1\n")
+    store = PassageStore.build(with_covers(fixture_articles), keyword_embedder)
+    gate = lambda vector: 0.0  # noqa: E731 - the trained gate is for the real model only
+    answerer = Answerer.from_settings(Retriever(store, keyword_embedder), clinic, settings, gate)
+    assert (answerer.threshold, answerer.max_questions) == (0.6, 1)
+    answer = answerer.answer("is redness normal? can I wear makeup?")
+    assert [source["id"] for source in answer.sources] == ["redness-first-days"]
+
+
+def test_the_wording_comes_from_the_replies_file(fixture_articles, keyword_embedder, clinic, tmp_path: Path):
+    replies = tmp_path / "replies.yml"
+    replies.write_text(
+        "citation: {en: 'From: {title}'}\n"
+        "fallback: {en: 'Not covered, ring {clinic_name} on {clinic_phone}.'}\n"
+        "not_covered: {en: 'Nothing on {thing}.'}\n"
     )
-    answerer = Answerer.from_settings(Retriever(fixture_store, keyword_embedder), clinic, settings)
-    assert answerer.threshold == 0.6
+    answerer = make_answerer(
+        fixture_articles, keyword_embedder, clinic, replies=load_replies(clinic, replies)
+    )
     assert answerer.answer("is redness normal").text.endswith("From: Redness in the first days")
     assert answerer.answer("where do I park").text == f"Not covered, ring Test Skin Clinic on {PHONE}."
+    assert answerer.answer("is a sauna fine").text == "Nothing on a sauna."
 
 
-def test_the_shipped_settings_are_valid(fixture_store, keyword_embedder, clinic):
-    answerer = Answerer.from_settings(Retriever(fixture_store, keyword_embedder), clinic)
-    assert 0 < answerer.threshold < 1
-    assert PHONE in answerer.answer("where do I park").text
-
-
-def test_the_threshold_must_be_a_cosine(fixture_store, keyword_embedder, clinic):
+def test_the_threshold_must_be_a_cosine():
     with pytest.raises(ValueError, match="threshold"):
-        Answerer(Retriever(fixture_store, keyword_embedder), clinic, threshold=1.5)
+        Decision(threshold=1.5)
 
 
-def test_wording_templates_can_be_built_in_code(fixture_store, keyword_embedder, clinic):
-    wording = Wording(
-        citation="({title})",
-        fallback="Call {clinic_phone}.",
-        unanswered_part="{question}?",
-        more_questions="More later.",
+# --- listed questions, things, the domain gate, the stage ---------------------------------------------
+
+
+def test_listed_questions_are_matched_but_never_quoted(keyword_embedder, clinic):
+    listed = "Which sun cream suits healing skin?"
+    article = make_article(
+        id="sun-cream",
+        title="Sun cream",
+        topic="sun",
+        body="Pick a mineral sunscreen of factor thirty or more and put it on each morning.",
+        questions=(listed,),
+        covers=("sun exposure",),
     )
-    answer = Answerer(Retriever(fixture_store, keyword_embedder), clinic, THRESHOLD, wording=wording).answer(
-        "sun"
+    answer = make_answerer([article], keyword_embedder, clinic).answer(listed)
+    assert (answer.kind, answer.reason) == ("answer", "answered")
+    assert [source["id"] for source in answer.sources] == ["sun-cream"]
+    assert listed not in answer.text
+    assert answer.text.startswith("Pick a mineral sunscreen")
+
+
+def test_a_listed_question_lifts_an_article_above_the_threshold(keyword_embedder, clinic):
+    # The passage shares few words with the question; the listed question matches it exactly.
+    body, covers = "Put on a sunscreen every morning.", ("sun exposure",)
+    plain = make_article(id="sun-cream", topic="sun", body=body, covers=covers)
+    listed = make_article(
+        id="sun-cream", topic="sun", body=body, covers=covers, questions=("sun redness exercise",)
     )
-    assert answer.text.endswith("(Protecting your skin from the sun)")
+    question = "sun redness exercise"
+    assert make_answerer([plain], keyword_embedder, clinic, 0.7).answer(question).reason == "no_match"
+    answer = make_answerer([listed], keyword_embedder, clinic, 0.7).answer(question)
+    assert (answer.reason, answer.sources[0]["id"]) == ("answered", "sun-cream")
+
+
+def test_a_thing_no_article_covers_gets_not_covered_naming_it(answerer):
+    answer = answerer.answer("is it fine to sit in a steam room the evening after?")
+    assert (answer.kind, answer.reason, answer.thing) == ("fallback", "not_covered", "a sauna")
+    assert answer.sources == []
+    assert "a sauna" in answer.text and PHONE in answer.text
+
+
+def test_a_covered_thing_is_answered_from_the_article_covering_it(answerer):
+    answer = answerer.answer("can I put makeup on")
+    assert (answer.reason, answer.thing) == ("answered", None)
+    assert answer.sources[0]["id"] == "makeup-after-treatment"
+
+
+def test_an_uncovered_thing_beside_an_answered_question_gets_its_own_line(answerer):
+    answer = answerer.answer("can I wear makeup? and is a sauna ok?")
+    assert [source["id"] for source in answer.sources] == ["makeup-after-treatment"]
+    assert answer.text.endswith(
+        f"For \"is a sauna ok\": I don't have Test Skin Clinic's guidance on a sauna, so please ask the "
+        f"clinic at {PHONE}."
+    )
+
+
+def test_a_request_the_domain_gate_rejects_is_off_topic(fixture_articles, keyword_embedder, clinic):
+    gated = make_answerer(
+        fixture_articles,
+        keyword_embedder,
+        clinic,
+        decision=Decision(THRESHOLD, off_topic=0.9),
+        domain_gate=lambda vector: 0.95,
+    )
+    answer = gated.answer("is redness normal")
+    assert (answer.kind, answer.reason, answer.sources) == ("fallback", "off_topic", [])
+    assert answer.text == gated.replies.text("off_topic")
+    # A question naming a thing the guidance covers is never turned away by the gate.
+    assert gated.answer("can I wear makeup").reason == "answered"
+
+
+def counterparts(keyword_embedder, clinic) -> Answerer:
+    before = make_article(
+        id="retinol-pause",
+        title="Retinol",
+        topic="retinol",
+        stage="before",
+        body="Retinol is paused for five days so the skin is calm when the needles work on it.",
+        covers=("retinol",),
+        counterparts=("retinol-return",),
+    )
+    after = make_article(
+        id="retinol-return",
+        title="Retinol",
+        topic="retinol",
+        stage="aftercare",
+        body="Retinol comes back into the routine once the skin has stopped feeling tender.",
+        covers=("retinol",),
+        counterparts=("retinol-pause",),
+    )
+    return make_answerer([before, after], keyword_embedder, clinic)
+
+
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("what do I do about my retinol before my appointment?", "retinol-pause"),
+        ("is retinol fine for the week leading up to my session", "retinol-pause"),
+        ("what about retinol after my treatment?", "retinol-return"),
+        ("since my session can I use retinol", "retinol-return"),
+    ],
+)
+def test_stage_words_choose_between_counterparts(keyword_embedder, clinic, question, article):
+    answer = counterparts(keyword_embedder, clinic).answer(question)
+    assert (answer.reason, [source["id"] for source in answer.sources]) == ("answered", [article])
+
+
+def test_the_conversation_stage_chooses_when_the_question_says_nothing(keyword_embedder, clinic):
+    answerer = counterparts(keyword_embedder, clinic)
+    assert answerer.answer("retinol?", stage="before").sources[0]["id"] == "retinol-pause"
+    assert answerer.answer("retinol?", stage="after").sources[0]["id"] == "retinol-return"
+    assert answerer.answer("retinol?", day=3).sources[0]["id"] == "retinol-return"
+
+
+def test_asking_the_stage_stays_off_with_the_shipped_settings(keyword_embedder, clinic):
+    answerer = counterparts(keyword_embedder, clinic)
+    assert answerer.decision.stage_margin == 0.0
+    answer = answerer.answer("retinol?")
+    assert (answer.kind, answer.reason) == ("answer", "answered")
+
+
+# --- with the real model and articles -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_answerer(real_store, real_embedder, clinic) -> Answerer:
+    return Answerer.from_settings(Retriever.from_settings(real_store, real_embedder), clinic)
 
 
 @pytest.mark.integration
-def test_real_articles_answer_in_scope_and_fall_back_out_of_scope(real_store, real_embedder, clinic):
+def test_real_articles_answer_in_scope_and_fall_back_out_of_scope(real_answerer, clinic):
     """With the shipped calibrated settings: an aftercare question is answered, opening hours are not."""
-    answerer = Answerer.from_settings(Retriever.from_settings(real_store, real_embedder), clinic)
-    makeup = answerer.answer("when can I wear makeup again after microneedling", intent="ask_makeup", day=1)
-    assert makeup.kind == "answer"
+    makeup = real_answerer.answer("when can I wear makeup again after microneedling", "ask_makeup", day=1)
+    assert (makeup.kind, makeup.reason) == ("answer", "answered")
     assert makeup.sources[0]["id"] == "makeup-after-treatment"
     assert makeup.text.endswith("Source: " + makeup.sources[0]["title"])
-    hours = answerer.answer("what time do you open on saturdays")
+    hours = real_answerer.answer("what time do you open on saturdays")
     assert hours.kind == "fallback"
     assert clinic.phone in hours.text
 
 
-def test_an_intent_naming_the_passage_topic_lowers_the_bar(fixture_store, keyword_embedder, clinic):
-    # Two keywords: the cosine with either article is about 0.7, below a strict 0.9.
-    answerer = Answerer(Retriever(fixture_store, keyword_embedder), clinic, 0.9, intent_threshold=0.5)
-    assert answerer.answer("makeup in the sun", intent="ask_exercise").kind == "fallback"
-    assert answerer.answer("makeup in the sun").kind == "fallback"
-    agreed = answerer.answer("makeup in the sun", intent="ask_makeup")
-    assert agreed.kind == "answer"
-    assert agreed.sources[0]["id"] == "makeup-after-treatment"
+@pytest.mark.integration
+def test_real_everyday_requests_are_off_topic(real_answerer):
+    for request in ("which train goes to the airport", "how do I change a flat tyre on my bike"):
+        answer = real_answerer.answer(request)
+        assert (request, answer.kind, answer.reason) == (request, "fallback", "off_topic")
 
 
-def test_the_intent_threshold_cannot_exceed_the_strict_one(fixture_store, keyword_embedder, clinic):
-    with pytest.raises(ValueError, match="intent_threshold"):
-        Answerer(Retriever(fixture_store, keyword_embedder), clinic, 0.4, intent_threshold=0.6)
+@pytest.mark.integration
+def test_real_uncovered_thing_is_named(real_answerer):
+    answer = real_answerer.answer("is an espresso in the morning ok the day after my session?")
+    assert (answer.kind, answer.reason, answer.thing) == ("fallback", "not_covered", "coffee")
+
+
+@pytest.mark.integration
+def test_real_stage_words_choose_the_counterpart(real_answerer):
+    before = real_answerer.answer("do I have to put my retinol cream away before my appointment?")
+    after = real_answerer.answer("I had my treatment, when does my retinol cream go back on?")
+    assert before.sources[0]["id"] == "stopping-retinoids-before"
+    assert after.sources[0]["id"] == "restarting-retinoids-after"

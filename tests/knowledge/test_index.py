@@ -186,3 +186,38 @@ def test_real_articles_build_save_load_and_search(real_store, real_articles, rea
     assert loaded.manifest.dimension == 384
     results = loaded.search(real_embedder.encode(["how long will my face stay red"])[0], k=5)
     assert any(passage.topic == "redness" for passage, _ in results)
+
+
+def test_an_index_saved_before_questions_were_indexed_still_loads(fixture_store, keyword_embedder, tmp_path):
+    folder = fixture_store.save(tmp_path)
+    rows = json.loads((folder / PASSAGES_FILE).read_text())
+    for row in rows:  # the fields the answers work added
+        del row["kind"], row["covers"], row["counterparts"]
+    (folder / PASSAGES_FILE).write_text(json.dumps(rows))
+    loaded = PassageStore.load(tmp_path, keyword_embedder)
+    assert loaded.passages == fixture_store.passages
+    assert all(passage.is_quotable for passage in loaded.passages)
+
+
+def test_a_rebuild_embeds_only_changed_rows_and_every_row_keeps_its_article_version(
+    fixture_articles, keyword_embedder
+):
+    listed = [
+        dataclasses.replace(a, questions=(f"a question about {a.id}",)) if a.id == "sun-protection" else a
+        for a in fixture_articles
+    ]
+    old = PassageStore.build(listed, keyword_embedder)
+    changed = [
+        dataclasses.replace(a, body=a.body + " Reapply at noon.", version=2)
+        if a.id == "sun-protection"
+        else a
+        for a in listed
+    ]
+    keyword_embedder.encoded.clear()
+    new = PassageStore.build(changed, keyword_embedder, reuse=old)
+    assert len(keyword_embedder.encoded) == 1 and "Reapply at noon." in keyword_embedder.encoded[0]
+    sun_rows = [p for p in new.passages if p.article_id == "sun-protection"]
+    assert sorted(p.kind for p in sun_rows) == ["passage", "question"]
+    assert {p.version for p in sun_rows} == {2}, "the unchanged question row carries the new version too"
+    others = {p.article_id: p.version for p in new.passages if p.article_id != "sun-protection"}
+    assert others == {a.id: a.version for a in changed if a.is_published and a.id != "sun-protection"}

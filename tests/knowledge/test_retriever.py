@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from knowledge import cli
-from knowledge.cli import EvalQuestion, EvalResult, choose_threshold, load_eval_questions
 from knowledge.index import IndexMismatchError, PassageStore
-from knowledge.retriever import SETTINGS_FILE, Retriever, topic_of_intent
+from knowledge.retriever import SETTINGS_FILE, Retriever, Weights, topic_of_intent
+from tests.knowledge.factories import make_article
 
 
 def article_ids(hits) -> list[str]:
@@ -129,7 +129,8 @@ def test_settings_come_from_the_settings_file(fixture_store, keyword_embedder, t
 
 def test_the_shipped_settings_are_valid(fixture_store, keyword_embedder):
     retriever = Retriever.from_settings(fixture_store, keyword_embedder)
-    assert 0.05 <= retriever.topic_boost <= 0.1
+    assert 0.0 < retriever.topic_boost <= 0.1
+    assert retriever.weights != Weights(), "the calibrated weights are read"
 
 
 @pytest.mark.integration
@@ -159,47 +160,73 @@ def test_real_articles_answer_common_questions(real_store, real_embedder, questi
     assert topic in {hit.passage.topic for hit in retriever.search(question, day=day)[:3]}
 
 
-# --- calibration and the command line (knowledge/cli.py), run with the fake embedder
+# --- fusing dense and lexical (BM25) scores
 
 
-def eval_result(score: float, expected: str | None, top: str) -> EvalResult:
-    return EvalResult(EvalQuestion("q", expected), (top,), score)
-
-
-def test_the_threshold_separates_in_scope_from_out_of_scope_scores():
-    results = [
-        eval_result(0.8, "a", top="a"),
-        eval_result(0.6, "b", top="a"),  # in scope, even if the top article is not the labelled one
-        eval_result(0.5, None, top="a"),
-        eval_result(0.3, None, top="b"),
+def two_articles_the_embedder_cannot_tell_apart(embedder) -> Retriever:
+    # No keyword of the fake embedder: every row has the same vector, so only the words can decide.
+    articles = [
+        make_article(
+            id="aa-general", title="General care", body="Keep the face clean and be gentle with it."
+        ),
+        make_article(
+            id="zz-chlorhexidine",
+            title="Antiseptic washes",
+            body="A chlorhexidine wash is too harsh for the healing face; the clinic advises against it.",
+        ),
     ]
-    assert choose_threshold(results) == pytest.approx(0.55)
+    return Retriever(PassageStore.build(articles, embedder), embedder)
 
 
-def test_the_threshold_does_not_favour_the_larger_class():
-    # Plain accuracy would answer everything (4 of 5 right); balanced accuracy also weighs the one
-    # out-of-scope question, so 0.65 (one in-scope miss, no out-of-scope answer) wins.
-    scores = [0.9, 0.8, 0.7, 0.5]
-    results = [eval_result(score, "a", top="a") for score in scores] + [eval_result(0.6, None, top="a")]
-    assert choose_threshold(results) == pytest.approx(0.65)
+def test_bm25_ranks_the_article_with_the_rare_word_first(keyword_embedder):
+    retriever = two_articles_the_embedder_cannot_tell_apart(keyword_embedder)
+    first, second = retriever.candidates("may I use chlorhexidine on my face")
+    assert first.question_score == second.question_score == 0.0  # neither lists questions
+    assert first.passage_score == pytest.approx(second.passage_score)
+    assert first.article_id == "zz-chlorhexidine"
+    assert first.lexical_score > second.lexical_score
+    assert first.score > second.score
 
 
-def test_among_equally_good_thresholds_the_one_answering_less_out_of_scope_wins():
-    results = [
-        eval_result(0.8, "a", top="a"),
-        eval_result(0.6, None, top="a"),
-        eval_result(0.4, "b", top="b"),
-        eval_result(0.2, None, top="b"),
-    ]
-    # 0.3 answers "b" and one out-of-scope question; 0.7 misses "b" but answers no out-of-scope one.
-    assert choose_threshold(results) == pytest.approx(0.7)
+def test_without_the_lexical_weight_the_rare_word_decides_nothing(keyword_embedder):
+    retriever = two_articles_the_embedder_cannot_tell_apart(keyword_embedder)
+    retriever.weights = Weights(question=0.5, passage=0.5, lexical=0.0)
+    first, second = retriever.candidates("may I use chlorhexidine on my face")
+    assert first.score == pytest.approx(second.score)
 
 
-def test_labels_must_name_published_articles(tmp_path: Path):
-    labels = tmp_path / "eval.yml"
-    labels.write_text("- {question: 'can I run', article: exercise-draft}\n")
-    with pytest.raises(ValueError, match="exercise-draft"):
-        load_eval_questions(labels, {"sun-protection"})
+def test_the_fused_score_is_the_weighted_signals(fixture_store, keyword_embedder):
+    retriever = Retriever(fixture_store, keyword_embedder, weights=Weights(0.5, 0.3, 0.2))
+    [best] = [c for c in retriever.candidates("is redness normal") if c.article_id == "redness-first-days"]
+    # The fixture articles list no questions: passage and words share the question's weight.
+    assert best.score == pytest.approx((0.3 * best.passage_score + 0.2 * best.lexical_score) / 0.5)
+    listed = make_article(id="sun-faq", body="Wear sunscreen daily.", questions=("sun exposure",))
+    store = PassageStore.build([listed], keyword_embedder)
+    [sun] = Retriever(store, keyword_embedder, weights=Weights(0.5, 0.3, 0.2)).candidates("sun")
+    assert sun.score == pytest.approx(
+        0.5 * sun.question_score + 0.3 * sun.passage_score + 0.2 * sun.lexical_score
+    )
+
+
+def test_listed_questions_are_scored_but_never_returned_as_passages(keyword_embedder):
+    listed = "Is sun on my face fine?"
+    article = make_article(
+        id="sun-faq", body="Wear sunscreen daily and keep out of strong sun.", questions=(listed,)
+    )
+    retriever = Retriever(PassageStore.build([article], keyword_embedder), keyword_embedder)
+    [candidate] = retriever.candidates(listed)
+    assert candidate.question_score == pytest.approx(1.0)
+    assert [p.text for p in candidate.passages] == ["Wear sunscreen daily and keep out of strong sun."]
+    assert all(hit.passage.kind == "passage" for hit in retriever.rank(listed))
+
+
+@pytest.mark.parametrize("weights", [(0.5, 0.5, 0.5), (-0.1, 0.6, 0.5), (float("nan"), 0.5, 0.5)])
+def test_fusion_weights_must_be_non_negative_and_sum_to_one(weights):
+    with pytest.raises(ValueError, match="weights"):
+        Weights(*weights)
+
+
+# --- the command line (knowledge/cli.py), run with the fake embedder
 
 
 @pytest.fixture
@@ -209,11 +236,11 @@ def cli_paths(tmp_path: Path, monkeypatch, keyword_embedder, fixture_articles_di
     settings.write_text(SETTINGS_FILE.read_text(encoding="utf-8"), encoding="utf-8")
     labels = tmp_path / "eval.yml"
     labels.write_text(
-        "- {question: 'is redness normal', article: redness-first-days}\n"
-        "- {question: 'makeup tips', article: makeup-after-treatment}\n"
-        "- {question: 'sun cream', article: sun-protection}\n"
-        "- {question: 'where do I park', article: null}\n"
-        "- {question: 'do you sell gift cards', article: null}\n"
+        "- {text: 'is redness normal', kind: answer, article: redness-first-days}\n"
+        "- {text: 'makeup tips', kind: answer, article: makeup-after-treatment}\n"
+        "- {text: 'sun cream', kind: answer, article: sun-protection}\n"
+        "- {text: 'where do I park', kind: fallback}\n"
+        "- {text: 'do you sell gift cards', kind: fallback}\n"
     )
     return {
         "settings": settings,
@@ -228,15 +255,24 @@ def run_cli(paths: dict[str, Path], *args: str) -> int:
     return cli.main([*common, "--settings", str(paths["settings"]), *args])
 
 
-def test_calibrate_prints_recall_and_writes_the_threshold(cli_paths, capsys):
+def test_calibrate_prints_the_figures_and_writes_weights_and_thresholds(cli_paths, capsys):
     assert run_cli(cli_paths, "calibrate", "--eval", str(cli_paths["eval"]), "--write") == 0
     output = capsys.readouterr().out
-    assert "recall@1: 1.000 (3/3 in-scope questions)" in output
+    assert "calibrated on 5 labelled questions" in output
+    assert re.search(r"weights Weights\(.*\) -> right article for \d+\.\d % of answerable questions", output)
     settings = cli_paths["settings"].read_text()
-    assert re.search(
-        r"^  threshold: 0\.\d{3}   # calibrated .*: balanced accuracy 1\.000, 5 questions$", settings, re.M
-    )
-    assert "# Minimum cosine similarity for quoting a passage" in settings  # comments survive
+    assert re.search(r"^  threshold: 0\.\d\d   # calibrated", settings, re.M)
+    assert re.search(r"^  weights: \{question: [\d.]+, passage: [\d.]+, lexical: [\d.]+\}", settings, re.M)
+    assert re.search(r"^  stage_margin: 0\.0$", settings, re.M), "asking the stage stays off"
+    assert "# last calibrated " in settings and "# How an article's three signals are fused" in settings
+
+
+def test_calibrate_refuses_the_held_out_half(cli_paths, tmp_path: Path, capsys):
+    held_out = tmp_path / "heldout" / "questions.yml"
+    held_out.parent.mkdir()
+    held_out.write_text(cli_paths["eval"].read_text())
+    assert run_cli(cli_paths, "calibrate", "--eval", str(held_out)) == 2
+    assert "held-out" in capsys.readouterr().err
 
 
 def test_build_then_search_and_explain(cli_paths, capsys):

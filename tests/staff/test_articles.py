@@ -312,3 +312,18 @@ def wait_for(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def head_article(staff: Staff, article_id: str = ARTICLE):
+    return next(article for article in staff.articles.working_articles() if article.id == article_id)
+
+
+def test_what_an_article_answers_survives_the_store_and_an_edit_but_not_a_retitle(staff) -> None:
+    seeded = next(article for article in staff.articles.published_articles() if article.id == ARTICLE)
+    assert seeded.questions and "makeup" in seeded.covers, "the seed keeps questions and covers"
+    assert save(staff, draft_of(staff)).status_code == 200
+    edited = head_article(staff)
+    assert (edited.version, edited.questions, edited.covers) == (2, seeded.questions, seeded.covers)
+    assert save(staff, draft_of(staff, extra="", title="Brushes and sponges")).status_code == 200
+    retitled = head_article(staff)
+    assert (retitled.version, retitled.questions, retitled.covers) == (3, (), ())
