@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 Kind = Literal["answer", "fallback", "escalation", "smalltalk", "handoff"]
 TriageLevel = Literal["none", "routine", "urgent", "emergency"]
@@ -40,8 +39,12 @@ class ChatRequest(BaseModel):
         "X-Session-Token header",
     )
     text: ClientText = Field(max_length=8000, description="what the patient wrote")
-    treatment_date: date | None = Field(
-        default=None, description="the day of the treatment (YYYY-MM-DD), if known; not in the future"
+    # Read by the chat route rather than refused here: a date that cannot be true must not cost a red flag in
+    # the same request its reply (bot/channels/api.py).
+    treatment_date: Annotated[str, WithJsonSchema({"type": "string", "format": "date"})] | None = Field(
+        default=None,
+        max_length=32,
+        description="the day of the treatment (YYYY-MM-DD), if known; not in the future",
     )
 
 

@@ -8,6 +8,7 @@ and an id alone opens nothing.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime
 from typing import Annotated
 
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/api", tags=["chat"])
 SessionId = Annotated[str, Path(max_length=64, pattern=SESSION_ID_PATTERN)]
 TokenHeader = Annotated[str | None, Header(alias=HEADER, max_length=512)]
 MAX_TREATMENT_AGE_DAYS = 3650
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _refused(status: int, detail: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -67,19 +69,23 @@ async def chat(
             not services.limits.new_session(client).allowed
             or not services.limits.message(client, None).allowed
         )
-    problem = _date_problem(services, request.treatment_date)
+    treatment_date, problem = _treatment_date(services, request.treatment_date)
     if problem:
-        return JSONResponse(
-            ErrorResponse(
-                detail="invalid request", problems=[{"field": "treatment_date", "problem": problem}]
-            ).model_dump(),
-            status_code=422,
-        )
+        # A date that cannot be true is refused, unless the text is a red flag: then it is ignored and the
+        # message gets its triage reply like any other (nothing is stored for a refused message).
+        triage = await asyncio.to_thread(services.triage.assess, request.text)
+        if not (triage.escalates or triage.unsure):
+            return JSONResponse(
+                ErrorResponse(
+                    detail="invalid request", problems=[{"field": "treatment_date", "problem": problem}]
+                ).model_dump(),
+                status_code=422,
+            )
     incoming = IncomingMessage(
         text=request.text,
         channel="api",
         conversation_id=conversation_id,
-        treatment_date=request.treatment_date,
+        treatment_date=treatment_date,
         source=client,
         new_session_hash=session.token_hash if session else None,
         answer=not limited,
@@ -106,15 +112,25 @@ async def chat(
     return ChatResponse(session_id=result.conversation_id, session_token=issued, messages=result.messages)
 
 
-def _date_problem(services: Services, treatment_date: date | None) -> str | None:
-    if treatment_date is None:
-        return None
+def _treatment_date(services: Services, given: str | None) -> tuple[date | None, str | None]:
+    """The treatment date the client sent, or the problem with it (None, None: none was sent)."""
+    if given is None:
+        return None, None
+    try:
+        stated = date.fromisoformat(given) if ISO_DATE.fullmatch(given) else None
+    except ValueError:
+        stated = None
+    if stated is None:
+        return None, "treatment_date must be a real date written YYYY-MM-DD"
     today = services.today()
-    if treatment_date > today:
-        return "treatment_date is in the future: send the date of a treatment that has happened (YYYY-MM-DD)"
-    if (today - treatment_date).days > MAX_TREATMENT_AGE_DAYS:
-        return "treatment_date is more than ten years ago: send the real date as YYYY-MM-DD"
-    return None
+    if stated > today:
+        return (
+            None,
+            "treatment_date is in the future: send the date of a treatment that has happened (YYYY-MM-DD)",
+        )
+    if (today - stated).days > MAX_TREATMENT_AGE_DAYS:
+        return None, "treatment_date is more than ten years ago: send the real date as YYYY-MM-DD"
+    return stated, None
 
 
 class ConversationMessage(ChatMessage):

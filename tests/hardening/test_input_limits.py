@@ -10,6 +10,7 @@ import pytest
 
 from bot.models import Conversation
 from bot.schemas import ErrorResponse
+from tests.escalation.stubs import EMERGENCY_TEXT
 from tests.patient import Patient
 from tests.staff_users import api_token
 
@@ -156,6 +157,21 @@ def test_a_treatment_date_that_cannot_be_true_is_a_422_naming_the_format(
     [problem] = body["problems"]
     assert problem["field"] == "treatment_date" and "YYYY-MM-DD" in problem["problem"]
     assert conversations(services) == 0
+
+
+@pytest.mark.parametrize("treatment_date", ["0001-01-01", "2024-13-01", "yesterday", "9999-12-31"])
+def test_a_red_flag_with_a_date_that_cannot_be_true_still_gets_its_triage_reply(
+    client, services, treatment_date
+) -> None:
+    response = client.post("/api/chat", json={"text": EMERGENCY_TEXT, "treatment_date": treatment_date})
+
+    assert response.status_code == 200, response.text
+    [first, *_] = response.json()["messages"]
+    assert first["triage"] == "emergency" and services.clinic.emergency_number in first["text"]
+    [escalation] = services.escalations.recent()
+    assert escalation.severity == "emergency"
+    with services.db.session() as session:
+        assert session.query(Conversation).one().treatment_date is None, "the impossible date is ignored"
 
 
 def test_a_real_treatment_date_is_taken(client) -> None:
