@@ -30,7 +30,7 @@ from safety.learned import Embedder, LearnedFinding, LearnedLayer
 from safety.protocol import Protocol, load_protocol
 from safety.reading.language import detect_language
 from safety.reading.normalise import english_words
-from safety.reading.treatment_day import treatment_upcoming
+from safety.reading.treatment_day import says_only_when, treatment_upcoming
 from safety.rules import LEVELS, RANK, RuleFinding, RuleLayer
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,9 @@ class TriageEngine:
         """Triage one message; `day` is the treatment day when known."""
         language = detect_language(text)
         rules = self.rules.assess(text, day)
-        learned = self._learned(rules.reported_text)
+        # "I had microneedling 2 days ago" reports no symptom: nothing for the learned layer to weigh.
+        only_when = rules.level == "none" and says_only_when(text)
+        learned = None if only_when else self._learned(rules.reported_text)
         if day is None and treatment_upcoming(text, today or date.today()):
             rules = rules.emergencies_only(self.protocol)
             if learned is not None and learned.level != "emergency":

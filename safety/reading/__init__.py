@@ -13,7 +13,12 @@ from datetime import date
 from safety.reading.language import detect_language
 from safety.reading.normalise import normalise_text
 from safety.reading.numbers import highest_temperature
-from safety.reading.treatment_day import extract_treatment_date, treatment_day, treatment_upcoming
+from safety.reading.treatment_day import (
+    extract_treatment_date,
+    says_only_when,
+    treatment_day,
+    treatment_upcoming,
+)
 
 __all__ = [
     "Reading",
@@ -24,6 +29,7 @@ __all__ = [
     "extract_treatment_date",
     "treatment_day",
     "treatment_upcoming",
+    "says_only_when",
 ]
 
 

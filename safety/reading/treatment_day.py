@@ -252,6 +252,25 @@ def treatment_upcoming(text: str, today: date) -> bool:
     )
 
 
+def says_only_when(text: str) -> bool:
+    """Whether the message says when the treatment was (or will be) and nothing else, as a conversation's
+    opening "I had microneedling 2 days ago" does: every word is part of a time phrase, a treatment word, a
+    number, punctuation or one of spaCy's English stop words."""
+    doc = blank_english()(_normalise(text))
+    spans = _matched_spans(doc)
+    if not spans:
+        return False
+    timed = {i for span in spans for i in range(span.start, span.end)}
+    return all(
+        token.i in timed
+        or token.is_punct
+        or token.is_stop
+        or token.like_num
+        or token.lower_ in TREATMENT_WORDS
+        for token in doc
+    )
+
+
 def _only_upcoming(lowered: str) -> bool:
     return bool(UPCOMING.search(lowered)) and not HAPPENED.search(lowered)
 

@@ -237,6 +237,18 @@ def test_a_symptom_report_no_layer_can_place_is_unsure(engine_with) -> None:
     assert triage.layers == {"rules": "none", "learned": "none"}
 
 
+def test_a_message_that_only_says_when_the_treatment_was_is_not_weighed_by_the_learned_layer(
+    engine_with,
+) -> None:
+    engine = engine_with({"microneedling": (0.95, 0.9, 0.01), "tired": (0.95, 0.9, 0.01)})
+
+    assert engine.assess("I had microneedling 3 days ago", today=TODAY) == Triage(
+        "none", language="en", layers={"rules": "none"}
+    )
+    # Anything more than when, and the learned layer reads it.
+    assert engine.assess("I had microneedling 3 days ago and I feel tired", today=TODAY).escalates
+
+
 def test_a_grey_zone_message_that_is_probably_off_topic_is_not_unsure(engine_with) -> None:
     assert engine_with({"weird": (0.4, 0.05, 0.55)}).assess("i feel weird").unsure is False
     assert engine_with({"weird": (0.1, 0.05, 0.1)}).assess("i feel weird").unsure is False

@@ -12,7 +12,7 @@ import pytest
 
 from knowledge.clinic import load_clinic_profile
 from safety.engine import TriageEngine
-from safety.reading import detect_language, stated_day, treatment_upcoming
+from safety.reading import detect_language, says_only_when, stated_day, treatment_upcoming
 from safety.reading.normalise import english_words, normalise_text
 from safety.reading.numbers import temperatures
 from safety.rules import RuleLayer
@@ -139,6 +139,22 @@ def test_a_correction_moves_a_known_date_but_a_weak_hint_does_not() -> None:
 )
 def test_a_treatment_still_to_come(text: str, upcoming: bool) -> None:
     assert treatment_upcoming(text, TODAY) is upcoming
+
+
+@pytest.mark.parametrize(
+    ("text", "only_when"),
+    [
+        ("I had microneedling 2 days ago", True),
+        ("had it done yesterday!", True),
+        ("my treatment was on Monday", True),
+        ("it was done 6 days ago", True),
+        ("treatment was 3 days ago, still red", False),
+        ("I feel sick, had it done yesterday", False),
+        ("can I wear makeup?", False),  # no time phrase at all
+    ],
+)
+def test_a_message_that_only_says_when_the_treatment_was(text, only_when) -> None:
+    assert says_only_when(text) is only_when
 
 
 def test_before_a_treatment_only_emergencies_are_escalated() -> None:
