@@ -249,6 +249,11 @@ class Answerer:
                 continue  # it asks more about the thing the guidance does not cover
             part = self.decide(question, intent, day, stage, topic)
             article_id = part.passages[0].article_id if part.passages else None
+            if article_id in quoted and context.has_own_subject(question):
+                # Read as a follow-up of the article already quoted, but it names something of its own
+                # ("where do I park"): decided alone, so it is answered or told to ask the clinic, never lost.
+                part = self.decide(question, intent, day, stage, None)
+                article_id = part.passages[0].article_id if part.passages else None
             if article_id in quoted:
                 continue
             if article_id:

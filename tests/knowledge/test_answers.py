@@ -153,6 +153,12 @@ def test_an_unanswerable_part_gets_a_short_ask_the_clinic_line(answerer):
     assert [source["id"] for source in answer.sources] == ["makeup-after-treatment"]
 
 
+def test_a_short_unanswerable_question_after_an_answered_one_is_not_lost(answerer):
+    answer = answerer.answer("can I wear makeup? where do I park?")
+    assert [source["id"] for source in answer.sources] == ["makeup-after-treatment"]
+    assert answer.text.endswith(f'For "where do I park", please ask the clinic at {PHONE}.')
+
+
 def test_two_questions_answered_by_the_same_article_quote_it_once(answerer):
     answer = answerer.answer("can I wear makeup? when can I wear makeup again?")
     assert answer.text.count("Source:") == 1
