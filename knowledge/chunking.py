@@ -91,41 +91,28 @@ def chunk_article(article: Article) -> list[Passage]:
     """The article's passages, in reading order."""
     texts = _merge_short(_paragraphs(article.body))
     pieces = [piece for text in texts for piece in _split_long(text)]
-    return [
-        Passage(
-            article_id=article.id,
-            title=article.title,
-            topic=article.topic,
-            stage=article.stage,
-            days=article.days,
-            text=piece,
-            position=position,
-            version=article.version,
-            covers=article.covers,
-            counterparts=article.counterparts,
-        )
-        for position, piece in enumerate(pieces)
-    ]
+    return [_row(article, piece, position, PASSAGE) for position, piece in enumerate(pieces)]
 
 
 def question_rows(article: Article) -> list[Passage]:
     """The patient questions the article lists, as index rows of kind `question`."""
-    return [
-        Passage(
-            article_id=article.id,
-            title=article.title,
-            topic=article.topic,
-            stage=article.stage,
-            days=article.days,
-            text=question,
-            position=position,
-            version=article.version,
-            kind=QUESTION,
-            covers=article.covers,
-            counterparts=article.counterparts,
-        )
-        for position, question in enumerate(article.questions)
-    ]
+    return [_row(article, text, position, QUESTION) for position, text in enumerate(article.questions)]
+
+
+def _row(article: Article, text: str, position: int, kind: str) -> Passage:
+    return Passage(
+        article_id=article.id,
+        title=article.title,
+        topic=article.topic,
+        stage=article.stage,
+        days=article.days,
+        text=text,
+        position=position,
+        version=article.version,
+        kind=kind,
+        covers=article.covers,
+        counterparts=article.counterparts,
+    )
 
 
 def word_count(text: str) -> int:
