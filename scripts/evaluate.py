@@ -190,9 +190,17 @@ def answer_figures(url: str, half: str) -> list[Figure]:
     except ImportError:
         print("   (answer quality: knowledge.check is not there yet, skipped)")
         return []
-    return [
-        Figure(f.name, f.part, f.whole, f.target, getattr(f, "at_most", False)) for f in measure(url, half)
-    ]
+    figures = []
+    for measured in measure(url, half):
+        part, _, whole = measured.detail.partition("/")
+        if not (part.isdigit() and whole.isdigit()):  # a time in ms: printed, not a share with a target
+            print(f"   {measured.line()}")
+            continue
+        ceiling = measured.target.startswith("<=")
+        limit = measured.target.strip("<=> %")
+        target = float(limit) / 100 if limit.replace(".", "", 1).isdigit() else None
+        figures.append(Figure(measured.name, int(part), int(whole), target, ceiling))
+    return figures
 
 
 def layers() -> None:
