@@ -19,6 +19,25 @@ import pluggy
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
 warnings.filterwarnings("ignore", message=".*setParseAction.*|.*parseString.*|.*resetCache.*")
+_simplefilter, _filterwarnings = warnings.simplefilter, warnings.filterwarnings
+_SHOWING = {"default", "always", "module", "once"}  # "error" stays: libraries use it to detect features
+
+
+def _quiet_simplefilter(action, category=Warning, lineno=0, append=False):  # noqa: ANN001, ANN202
+    if action not in _SHOWING:
+        _simplefilter(action, category, lineno, append)
+
+
+def _quiet_filterwarnings(action, message="", category=Warning, module="", lineno=0, append=False):  # noqa: ANN001, ANN202
+    if action not in _SHOWING:
+        _filterwarnings(action, message, category, module, lineno, append)
+
+
+# The launcher starts Rasa with PYTHONWARNINGS=ignore, but its libraries put warnings back on at the front of
+# the filters: Sanic (`filterwarnings("once", DeprecationWarning)` on import), aiogram (`simplefilter(
+# "default", ...)` each time it warns), Rasa itself ("once" for UserWarning, which pyparsing's deprecation
+# notices are too). Third-party code may add filters that ignore or raise, never ones that show.
+warnings.simplefilter, warnings.filterwarnings = _quiet_simplefilter, _quiet_filterwarnings
 
 hookimpl = pluggy.HookimplMarker("rasa")
 

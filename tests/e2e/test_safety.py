@@ -221,8 +221,9 @@ def test_an_unsure_report_answered_no_to_every_question_is_reassured_and_not_esc
     assert escalations_of(product, someone.session_id) == []
 
 
-def test_rasa_handled_every_turn_without_failing(product) -> None:
+def test_rasa_handled_every_turn_without_failing_or_warning(product) -> None:
     """A turn Rasa fails on (after replying) is not saved: the conversation would be forgotten."""
     log = (product.log_dir / "rasa.log").read_text(encoding="utf-8", errors="replace")
     assert "message.received.failure" not in log
     assert "Traceback" not in log
+    assert "Warning" not in log, "a quiet start: no third-party warnings in Rasa's log"
