@@ -73,8 +73,12 @@ async def chat(
     if problem:
         # A date that cannot be true is refused, unless the text is a red flag: then it is ignored and the
         # message gets its triage reply like any other (nothing is stored for a refused message).
-        triage = await asyncio.to_thread(services.triage.assess, request.text)
-        if not (triage.escalates or triage.unsure):
+        try:
+            triage = await asyncio.to_thread(services.triage.assess, request.text)
+            calm = not (triage.escalates or triage.unsure)
+        except Exception:  # noqa: BLE001 - the pipeline's own triage gives the safety-netting reply
+            calm = False
+        if calm:
             return JSONResponse(
                 ErrorResponse(
                     detail="invalid request", problems=[{"field": "treatment_date", "problem": problem}]
