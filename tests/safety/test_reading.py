@@ -176,3 +176,31 @@ def test_explain_names_the_words_behind_each_sign() -> None:
     assert any(
         reason.startswith("local_infection:") and "pus" in reason for reason in explained["rules"]["because"]
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "celsius", "stated_unit"),
+    [
+        ("38.5 celsius", 38.5, True),
+        ("39 centigrade", 39.0, True),
+        ("38.2c", 38.2, True),
+        ("101 fahrenheit", 38.3, True),
+        ("100.4f", 38.0, True),
+        ("34 c", 34.0, True),  # the edges of a plausible body temperature count
+        ("43.5 c", 43.5, True),
+        ("93 f", 33.9, True),
+        ("110.5 f", 43.6, True),
+        ("33.9 c", None, None),  # just outside: not a body temperature
+        ("43.6 c", None, None),
+        ("92.9 f", None, None),
+        ("110.6 f", None, None),
+        ("39 degrees", 39.0, True),  # a unit without a scale: guessed from the value
+        ("102 degrees", 38.9, True),
+        ("40 c in the oven", 40.0, True),
+        ("my fever is 39.4", 39.4, False),
+        ("fever of 102", 38.9, False),
+    ],
+)
+def test_a_temperature_is_read_in_its_unit_within_the_range_of_a_body(text, celsius, stated_unit) -> None:
+    expected = [] if celsius is None else [(celsius, stated_unit)]
+    assert [(t.celsius, t.stated_unit) for t in temperatures(text)] == expected
