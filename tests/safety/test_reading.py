@@ -194,7 +194,16 @@ def test_explain_names_the_words_behind_each_sign() -> None:
         ("43.6 c", None, None),
         ("92.9 f", None, None),
         ("110.6 f", None, None),
+        ("100 c", None, None),  # the stated scale wins over a guess from the value (100 would be °F)
+        ("100 celsius", None, None),
+        ("100 centigrade", None, None),
+        ("39 f", None, None),  # (39 would be °C)
+        ("39 fahrenheit", None, None),
         ("39 degrees", 39.0, True),  # a unit without a scale: guessed from the value
+        ("34 degrees", 34.0, True),  # ... at the edges of either scale
+        ("43.5 degrees", 43.5, True),
+        ("93 degrees", 33.9, True),
+        ("110.5 degrees", 43.6, True),
         ("102 degrees", 38.9, True),
         ("40 c in the oven", 40.0, True),
         ("my fever is 39.4", 39.4, False),
