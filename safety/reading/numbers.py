@@ -1,4 +1,4 @@
-"""Numbers with units in a patient's message: body temperatures and durations.
+"""Numbers with units in a patient's message: body temperatures, pulse, breathing rate and other measures.
 
 Patients give a temperature as "38.6", "101.2F", "39 degrees", "temp of 102", "fiebre de 39" or "39°C"; this
 module turns each into degrees Celsius. A number counts as a temperature when it has a temperature unit, or
@@ -41,45 +41,6 @@ _BARE_DECIMAL = re.compile(
     r"dollars?|usd|eur|euros?|pounds?|hours?|days?|weeks?|years?|minutes?|am|pm)\b)"
 )
 _NON_TEMPERATURE_UNIT = re.compile(r"^\s*(?:%|mm|cm|kg|lb|lbs|mg|ml|dollars?|years?|yrs?|am|pm)\b")
-
-_DURATION = re.compile(
-    r"\b(\d{1,4}|an?|one|two|three|four|five|six|ten|fifteen|twenty|thirty|forty|half an?)\s*"
-    r"(seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|minutos?|horas?|dias?|semanas?|heures?|jours?)\b"
-)
-_WORD_AMOUNTS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "ten": 10,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "half a": 0.5,
-    "half an": 0.5,
-}
-_MINUTES = {
-    "second": 1 / 60,
-    "sec": 1 / 60,
-    "minute": 1,
-    "min": 1,
-    "minuto": 1,
-    "hour": 60,
-    "hr": 60,
-    "hora": 60,
-    "heure": 60,
-    "day": 1440,
-    "dia": 1440,
-    "jour": 1440,
-    "week": 10080,
-    "semana": 10080,
-}
-MAX_DURATION_MINUTES = 10 * 365 * 1440  # amounts beyond ten years are not believed (and never overflow)
 
 
 @dataclass(frozen=True)
@@ -190,18 +151,4 @@ def measures(text: str) -> dict[str, float]:
     rates = [int(rate) for rate in _BREATHING_RATE.findall(text)]
     if rates and max(rates) <= 80:
         found["breathing_rate"] = float(max(rates))
-    return found
-
-
-def durations_minutes(text: str) -> list[float]:
-    """Every duration the message states, in minutes ("for 20 min", "2 hours", "half an hour")."""
-    found = []
-    for match in _DURATION.finditer(text):
-        amount_text, unit = match.group(1), match.group(2)
-        amount = _WORD_AMOUNTS.get(amount_text)
-        if amount is None:
-            amount = float(amount_text)
-        unit_key = next((key for key in _MINUTES if unit.startswith(key)), None)
-        if unit_key is not None:
-            found.append(min(MAX_DURATION_MINUTES, amount * _MINUTES[unit_key]))
     return found
