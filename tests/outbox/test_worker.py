@@ -221,15 +221,16 @@ def test_two_workers_racing_deliver_each_notification_once(
 def test_an_unacknowledged_escalation_reminds_the_backup_contact_once(
     escalations, conversation, make_worker, db, twilio_fake, smtp_fake
 ) -> None:
-    escalations.clock = utcnow  # real time, a tiny delay
-    worker = make_worker(clock=utcnow, renotify_after=timedelta(seconds=0.2))
+    # Real time with a short delay: long enough that a slow first pass (a busy machine) is not yet due.
+    escalations.clock = utcnow
+    worker = make_worker(clock=utcnow, renotify_after=timedelta(seconds=1.5))
     escalations.record(conversation, "urgent", ["infection"], "api", TEXT)
     worker.run_once()
     assert [m["to"] for m in twilio_fake.received()] == [ON_CALL]
 
-    time.sleep(0.3)
+    time.sleep(1.7)
     worker.run_once()
-    make_worker(clock=utcnow, renotify_after=timedelta(seconds=0.2)).run_once()  # a second instance
+    make_worker(clock=utcnow, renotify_after=timedelta(seconds=1.5)).run_once()  # a second instance
 
     texts = {m["to"]: m["body"] for m in twilio_fake.received()}
     assert [m["to"] for m in twilio_fake.received()] == [ON_CALL, BACKUP]
