@@ -181,7 +181,7 @@ FLOOD = "my chin has yellow pus and I feel feverish"
 async def emergency_delivery_seconds(product, flood: int) -> tuple[float, int, int]:
     """Send `flood` red flags from one client while another patient reports an emergency; seconds from that
     emergency's reply to its first staff notification at the fakes, and the flood's 200s and 429s."""
-    token = staff_api_token(product, "clinician", "bench-clinician", "a long bench password")
+    token = staff_api_token(product.environment(), "clinician", "bench-clinician", "a long bench password")
     staff = {"Authorization": f"Bearer {token}"}
     flooder, patient = {"X-Forwarded-For": "198.51.100.7"}, {"X-Forwarded-For": "203.0.113.9"}
     statuses: list[int] = []

@@ -21,8 +21,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ import httpx
 from bot.launcher import Product
 from bot.settings import Settings
 from knowledge.articles import Article, article_to_text, load_articles
-from scripts.common import ROOT, free_port
+from scripts.common import ROOT, free_port, staff_api_token
 
 ARTICLE = "makeup-after-treatment"
 QUESTION = "can I wear makeup after microneedling?"
@@ -95,27 +93,8 @@ def product_with(articles: Path, var_dir: Path) -> Iterator[Product]:
 
 
 def token(product: Product, role: str) -> dict[str, str]:
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.staff",
-            "create-user",
-            "--username",
-            f"bench-{role}",
-            "--role",
-            role,
-            "--password-stdin",
-            "--token",
-        ],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=product.environment(),
-        cwd=ROOT,
-        check=True,
-    )
-    return {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+    made = staff_api_token(product.environment(), role, f"bench-{role}", PASSWORD)
+    return {"Authorization": f"Bearer {made}"}
 
 
 def chat_says(client: httpx.Client, text: str) -> bool:

@@ -120,10 +120,10 @@ def summary_ms(latencies_s: list[float]) -> str:
 
 
 def staff_api_token(
-    product: Product, role: str, username: str, password: str, display_name: str | None = None
+    env: dict[str, str], role: str, username: str, password: str, display_name: str | None = None
 ) -> str:
-    """A personal staff API token of a new `role` account in a running product, made the way a clinic makes
-    one: with `python -m bot.staff create-user … --token` (the password read from stdin)."""
+    """A personal staff API token of a new `role` account in the product whose environment is `env`, made
+    the way a clinic makes one: `python -m bot.staff create-user … --token` (the password read from stdin)."""
     made = subprocess.run(
         [
             sys.executable,
@@ -142,7 +142,7 @@ def staff_api_token(
         input=password + "\n",
         capture_output=True,
         text=True,
-        env=product.environment(),
+        env=env,
         cwd=ROOT,
         timeout=120,
         check=False,

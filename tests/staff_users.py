@@ -13,7 +13,7 @@ def staff_token(product, role: str, username: str | None = None) -> str:
     username = username or f"e2e-{role}"
     key = (id(product), username)
     if key not in _made:
-        _made[key] = staff_api_token(product, role, username, PASSWORD, f"E2E {role.title()}")
+        _made[key] = staff_api_token(product.environment(), role, username, PASSWORD, f"E2E {role.title()}")
     return _made[key]
 
 

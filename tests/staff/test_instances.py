@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.common import staff_api_token
 from tests.conftest import free_port, learned_cache
 from tests.staff_users import PASSWORD
 
@@ -99,28 +100,8 @@ def instances(tmp_path_factory) -> Iterator[tuple[Instance, Instance]]:
 
 
 def token(instance: Instance, role: str) -> dict[str, str]:
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.staff",
-            "create-user",
-            "--username",
-            f"two-{role}",
-            "--role",
-            role,
-            "--password-stdin",
-            "--token",
-        ],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        env=instance.env,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert made.returncode == 0, made.stderr
-    return {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+    made = staff_api_token(instance.env, role, f"two-{role}", PASSWORD)
+    return {"Authorization": f"Bearer {made}"}
 
 
 def test_a_publish_on_one_instance_is_live_on_the_other(instances) -> None:
