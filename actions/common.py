@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot import services
+from bot.conversation.pipeline import TEXT_GUARD
+from bot.models import Conversation
+from knowledge.context import AFTER, STAGES
 from safety.reading import treatment_day
 
 
@@ -27,6 +32,41 @@ def treatment_date_of(tracker: Tracker) -> date | None:
 def day_of(tracker: Tracker, today: date) -> int | None:
     stated = treatment_date_of(tracker)
     return treatment_day(stated, today) if stated else None
+
+
+def patient_text(tracker: Tracker) -> str:
+    """What the patient wrote, without the guard the app puts before text that starts with "/"."""
+    return (tracker.latest_message.get("text") or "").removeprefix(TEXT_GUARD)
+
+
+def conversation_stage(tracker: Tracker) -> str | None:
+    """Whether the treatment has happened ("after") or is still to come ("before"), when the conversation
+    knows: the treatment date, the patient's answer to the stage question (slot), or what the app read from
+    the conversation ("my appointment is next Friday", sent as metadata)."""
+    if treatment_date_of(tracker) is not None:
+        return AFTER
+    for value in (tracker.get_slot("treatment_stage"), message_metadata(tracker).get("stage")):
+        if value in STAGES:
+            return value
+    return None
+
+
+async def set_pending_question(conversation_id: str, question: str | None) -> None:
+    """Tell the app which question the assistant is waiting for an answer to (it reads the answer first)."""
+    await asyncio.to_thread(_update_conversation, conversation_id, pending_question=question)
+
+
+async def store_stage(conversation_id: str, stage: str) -> None:
+    """Keep the stage with the conversation, so every later message carries it (metadata `stage`)."""
+    await asyncio.to_thread(_update_conversation, conversation_id, stage=stage)
+
+
+def _update_conversation(conversation_id: str, **values: Any) -> None:
+    with services.current().db.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is not None:
+            for name, value in values.items():
+                setattr(conversation, name, value)
 
 
 def latest_intent(tracker: Tracker) -> str | None:

@@ -8,7 +8,6 @@ and the clarifying questions of `triage_check_form`. When Rasa is down the app s
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -16,10 +15,9 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import message_metadata, send
+from actions.common import message_metadata, send, set_pending_question
 from bot import services
 from bot.conversation.triage_reply import EscalationOutcome, TriageReplies
-from bot.models import Conversation
 from safety.engine import Triage
 from safety.reading.answers import read_answer
 
@@ -46,16 +44,6 @@ def _triage_of(tracker: Tracker) -> tuple[Triage, EscalationOutcome]:
         language=str(data.get("language", "en")),
     )
     return triage, EscalationOutcome(str(data.get("escalation", "none")), bool(data.get("alerted")))
-
-
-async def _set_pending_question(conversation_id: str, question: str | None) -> None:
-    def write() -> None:
-        with services.current().db.session() as session:
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is not None:
-                conversation.pending_question = question
-
-    await asyncio.to_thread(write)
 
 
 def _end_clarifying() -> list[EventType]:
@@ -85,7 +73,7 @@ class ActionRedFlag(Action):
                 buttons=[b.model_dump() for b in message.buttons],
                 triage=triage.level,
             )
-        await _set_pending_question(tracker.sender_id, None)
+        await set_pending_question(tracker.sender_id, None)
         return _end_clarifying()
 
 
@@ -114,7 +102,7 @@ class ActionStopClarifying(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        await _set_pending_question(tracker.sender_id, None)
+        await set_pending_question(tracker.sender_id, None)
         return _end_clarifying()
 
 
@@ -128,7 +116,7 @@ class ActionTriageCheckDone(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         send(dispatcher, services.current().replies.text("clarify_done"), "answer")
-        await _set_pending_question(tracker.sender_id, None)
+        await set_pending_question(tracker.sender_id, None)
         return [SlotSet(s, None) for s in QUESTION_SLOTS.values()]
 
 
@@ -154,7 +142,7 @@ class _AskQuestion:
             "smalltalk",
             buttons=[{"title": yes, "payload": yes}, {"title": no, "payload": no}],
         )
-        await _set_pending_question(tracker.sender_id, self.question_id)
+        await set_pending_question(tracker.sender_id, self.question_id)
         return []
 
 

@@ -186,11 +186,14 @@ class Answerer:
         *,
         stage: str | None = None,
         topic: str | None = None,
+        ask_stage: bool = True,
     ) -> Answer:
         """Answer every question in the message (up to `max_questions`) from the clinic's articles.
 
         `day` is the treatment day when known (the treatment has happened); `stage` the stage the
         conversation established ("before" / "after"); `topic` the article the previous answer came from.
+        With `ask_stage` False (the patient was asked and did not say) a stage-dependent question is answered
+        from its best article instead of asking again.
         """
         if day is not None:
             stage = context.AFTER
@@ -200,6 +203,8 @@ class Answerer:
         # The NLU intent describes the whole message; with several questions it fits one of them at best.
         part_intent = intent if len(questions) == 1 else None
         parts = self._answer_parts(questions[: self.max_questions], part_intent, day, stage, topic)
+        if not ask_stage:
+            parts = [self._answer_anyway(p) if p.reason == "stage_unknown" else p for p in parts]
         answered = [part for part in parts if part.passages]
         if not answered:
             return self._without_answer(parts)
@@ -263,7 +268,7 @@ class Answerer:
         if len(parts) > 1 and any(p.passages for p in parts):
             # Asking the stage for one question while answering the others would split the reply in two:
             # the stage-dependent one is answered from its best article.
-            parts = [self._answer_anyway(p, intent, day) if p.reason == "stage_unknown" else p for p in parts]
+            parts = [self._answer_anyway(p) if p.reason == "stage_unknown" else p for p in parts]
         return parts
 
     def _points_back(self, question: str) -> bool:
@@ -374,7 +379,7 @@ class Answerer:
             return rival
         return None
 
-    def _answer_anyway(self, part: _Part, intent: str | None, day: int | None) -> _Part:
+    def _answer_anyway(self, part: _Part) -> _Part:
         return self._quoted(part.question, part.candidate) if part.candidate else part
 
     def _quoted(self, question: str, candidate: Candidate) -> _Part:

@@ -217,8 +217,7 @@ def write_calibration(settings: Path, calibration: Calibration, count: int) -> N
         "weights",
         f"{{question: {weights.question}, passage: {weights.passage}, lexical: {weights.lexical}}}",
     )
-    # stage_margin is printed, not written: asking the stage stays off until the dialogue can take it.
-    for name in ("threshold", "unknown_share", "unknown_threshold"):
+    for name in ("threshold", "unknown_share", "unknown_threshold", "stage_margin"):
         write_setting(settings, name, f"{getattr(decision, name):.2f}")
     text = settings.read_text(encoding="utf-8")
     stamp = f"# last calibrated {time.strftime('%Y-%m-%d')} on {count} train questions"

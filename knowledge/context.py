@@ -32,7 +32,8 @@ _OWNER = r"(?:(?:my|the|your|a|an|our|this|that|her|his|their)\s+)?(?:first\s+|n
 _BEFORE_CUES = re.compile(
     "|".join(
         [
-            rf"\bbefore\s+{_OWNER}{_VISIT}",
+            rf"\b(?:before|befor|bfore)\s+{_OWNER}{_VISIT}",
+            r"\b(?:week|day|night|days|weeks|month) (?:before|befor|bfore)\b",
             rf"\b(?:prior to|ahead of|leading up to|lead up to|in the lead up to|morning of|night before|"
             rf"day before|week before|weeks before|days before)\s+{_OWNER}{_VISIT}",
             r"\b(?:the night before|the day before|the week before|the morning of|beforehand|in advance)\b",
@@ -52,7 +53,7 @@ _AFTER_CUES = re.compile(
             r"\b(?:afterwards|afterward|aftercare|after care|post|since my|since the|healing|heal|recovery|"
             r"recovering|the day after|the next day|next morning|the night of|night after|day after|"
             r"had it done|had my|got it done|just had|just got back|got home|freshly|treated skin|"
-            r"restart|restarting|start again|again)\b",
+            r"restart|restarting|start again|again|is done|its done|it's done|all done|done now|come back)\b",
             r"\bday\s*\d+\b",
             r"\b\d+\s*(?:days?|hrs?|hours?|weeks?|wks?)\s+(?:post|after|out|later|in)\b",
         ]

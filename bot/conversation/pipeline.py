@@ -26,6 +26,7 @@ from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
 from bot.schemas import Button, ChatMessage, Source, without_lone_surrogates
 from bot.services import Services
+from knowledge.context import AFTER, stage_answer, stated_stage
 from safety.engine import Triage
 from safety.reading import extract_treatment_date, stated_day, treatment_day
 from safety.reading.answers import read_answer
@@ -43,6 +44,8 @@ HISTORY_WINDOW = timedelta(hours=48)
 RED_FLAG_INTENT = "/EXTERNAL_red_flag"
 UNSURE_INTENT = "/EXTERNAL_unsure_report"
 STOP_CLARIFYING_INTENT = "/EXTERNAL_stop_clarifying"
+# The pending question while the assistant asks whether the treatment has happened (actions/answers.py).
+STAGE_QUESTION = "treatment_stage"
 
 
 class BadMessage(ValueError):
@@ -268,12 +271,37 @@ class ChatPipeline:
             stated = incoming.treatment_date or extract_treatment_date(text, today, explicit_only=known)
             if stated and stated <= today and stated != conversation.treatment_date:
                 conversation.treatment_date = stated
+            self._note_stage(conversation, text, today)
             session.flush()
             session.expunge(conversation)
         # While staff have the conversation, the patient's messages are for them.
         store.add_message(services.db, conversation.id, "patient", text, for_staff=conversation.handed_off)
         day = store.treatment_day_of(conversation, today)
         return _Context(conversation, created, day, history)
+
+    # --- the treatment stage (knowledge/answers.py chooses after-care or pre-care articles with it) -------
+    @staticmethod
+    def _note_stage(conversation: Conversation, text: str, today: date) -> None:
+        """A known treatment date means the treatment has happened; otherwise a message may say it is still
+        to come ("my appointment is next Friday"). The stage travels to Rasa as metadata."""
+        if conversation.treatment_date is not None:
+            conversation.stage = AFTER
+            return
+        try:
+            said = stated_stage(text, today)
+        except Exception as error:  # noqa: BLE001 - an unread stage is an unknown stage
+            log.error("stage not read: %s", type(error).__name__)
+            return
+        if said is not None:
+            conversation.stage = said
+
+    def _answer_to(self, pending: str | None, text: str, language: str) -> str | None:
+        """The patient's answer to the question the assistant asked last, or None if this is not one."""
+        if not pending:
+            return None
+        if pending == STAGE_QUESTION:
+            return stage_answer(text, self.services.today())
+        return read_answer(text, language)
 
     async def _without_conversation(
         self, incoming: IncomingMessage, text: str, triage: Triage
@@ -363,7 +391,7 @@ class ChatPipeline:
             return [*self._triage_messages(triage, outcome, handed_off=False), notice]
         metadata = self._metadata(conversation, triage, outcome, incoming)
         pending = conversation.pending_question
-        answered = read_answer(text, triage.language) if pending else None
+        answered = self._answer_to(pending, text, triage.language)
         # An emergency gets its one instruction only: no article may muddy "call 911 now"; and a "yes" to a
         # clarifying question that raised a red flag has nothing more to answer.
         answer_text = (

@@ -29,6 +29,10 @@ _WORDS: dict[str, frozenset[str]] = {
         despues puedo hace hoy ayer tratamiento duele siento como cuando donde porque tambien
         todo nada sin hinchada hinchado roja rojo piel ojos garganta fiebre dolor sangre hola
         gracias buenas buenos
+        sesiones sesion necesito cicatrices protector solar uso voy ver resultados quiero pedir cita
+        consulta maquillaje maquillarme dejar cuanto cuantas cuantos dias manchas oscuras crema hidratante
+        playa gimnasio esperar embarazada enrojecimiento dura lavarme noche recomiendan sirve molesta
+        hablo ingles alguien habla espanol hacerse perdon
         """.split()  # noqa: SIM905 - a word list reads better as text
     ),
     "fr": frozenset(
@@ -44,6 +48,8 @@ _WORDS: dict[str, frozenset[str]] = {
         pele depois ontem hoje tratamento dor garganta febre sangue olhos respirar vermelha
         vermelho inchada inchado posso devo sinto ficou ola obrigado obrigada oi sem tudo
         tranquilo inchaco ja estao voce
+        maquiagem microagulhamento preciso parar acido sessao sessoes quantas cicatrizes fazer fica tempo
+        quanto doi pavor agulha sol praia fim
         """.split()  # noqa: SIM905 - a word list reads better as text
     ),
     "de": frozenset(

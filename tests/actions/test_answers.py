@@ -29,7 +29,8 @@ async def test_question_is_answered_with_its_source(app_services, tracker_for) -
     assert messages[0]["kind"] == "answer"
     assert messages[0]["sources"] and all({"id", "title"} <= set(s) for s in messages[0]["sources"])
     assert "makeup" in messages[0]["text"].lower()
-    assert events == []
+    # The article is remembered as the topic, for a follow-up such as "and the day after?".
+    assert events == [SlotSet("topic", messages[0]["sources"][0]["id"])]
 
 
 async def test_treatment_date_from_metadata_is_remembered_in_the_slot(app_services, tracker_for) -> None:
@@ -64,6 +65,15 @@ async def test_out_of_scope_action_points_to_the_clinic(app_services, tracker_fo
     _, messages = await run(ActionOutOfScope(), tracker_for("do you sell gift cards", "out_of_scope"))
     assert messages[0]["kind"] == "fallback"
     assert app_services.clinic.phone in messages[0]["text"]
+
+
+async def test_out_of_scope_still_lets_the_answerer_decide(app_services, tracker_for) -> None:
+    """NLU can be wrong about scope: a question an article clearly answers is answered from it."""
+    question = "how long should i wait before wearing makeup after microneedling"
+    _, messages = await run(ActionOutOfScope(), tracker_for(question, "out_of_scope"))
+    expected = app_services.answerer.answer(question)
+    assert (messages[0]["kind"], messages[0]["sources"]) == (expected.kind, expected.sources)
+    assert messages[0]["kind"] == "answer"
 
 
 async def test_remembering_the_treatment_date_confirms_the_day(app_services, tracker_for) -> None:

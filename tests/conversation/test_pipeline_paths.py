@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from bot.conversation.pipeline import (
     RED_FLAG_INTENT,
+    STAGE_QUESTION,
     STOP_CLARIFYING_INTENT,
     TEXT_GUARD,
     UNSURE_INTENT,
@@ -193,7 +194,7 @@ def test_rasa_is_told_the_conversations_facts_and_the_triage_with_each_message(p
     _, metadata = rasa(pipeline).calls[0]
     assert metadata == {
         "treatment_date": treated.isoformat(),
-        "stage": None,
+        "stage": "after",  # a known treatment date: the treatment has happened
         "channel": "sms",
         "triage": {
             "level": "urgent",
@@ -404,6 +405,40 @@ def test_a_question_the_protocol_no_longer_has_raises_nothing(pipeline) -> None:
     result = asked(pipeline, "retired-question").says("yes")
 
     assert result.triage.level == "none"
+
+
+# --- the treatment stage -----------------------------------------------------------------------------------
+
+
+def test_a_coming_appointment_sets_the_stage_and_rasa_is_told(pipeline) -> None:
+    chat = Chat(pipeline)
+    chat.says("hello")
+    assert chat.conversation().stage is None
+    chat.says("my microneedling appointment is next Friday")
+
+    assert chat.conversation().stage == "before"
+    assert rasa(pipeline).calls[-1][1]["stage"] == "before"
+
+
+def test_a_known_treatment_date_means_the_treatment_has_happened(pipeline) -> None:
+    chat = Chat(pipeline)
+    chat.says("my appointment is next Friday")
+    chat.says("hello", treatment_date=pipeline.services.today() - timedelta(days=2))
+
+    assert chat.conversation().stage == "after"
+
+
+@pytest.mark.parametrize("reply", ["It's coming up", "I've already had it"])
+def test_an_answer_to_the_stage_question_goes_to_rasa_as_an_answer(pipeline, reply) -> None:
+    asked(pipeline, STAGE_QUESTION).says(reply)
+
+    assert rasa(pipeline).texts == [reply], "an answer is not a patient moving on"
+
+
+def test_moving_on_from_the_stage_question_tells_rasa_to_stop_asking(pipeline) -> None:
+    asked(pipeline, STAGE_QUESTION).says("how many sessions will I need?")
+
+    assert rasa(pipeline).texts == [STOP_CLARIFYING_INTENT, "how many sessions will I need?"]
 
 
 # --- unsure reports --------------------------------------------------------------------------------------

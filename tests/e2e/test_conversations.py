@@ -22,7 +22,8 @@ def chat(product, text: str, treatment_date: date | None = None) -> dict:
 
 
 def test_makeup_question_is_answered_from_an_article(product) -> None:
-    reply = chat(product, "can I wear makeup tomorrow?")
+    # Treated yesterday: the after-care article (with no date, the assistant asks whether it has happened).
+    reply = chat(product, "can I wear makeup tomorrow?", date.today() - timedelta(days=1))
     assert reply["session_id"] and reply["session_token"]
     answers = [m for m in reply["messages"] if m["kind"] == "answer"]
     assert answers, reply

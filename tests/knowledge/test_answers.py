@@ -341,11 +341,24 @@ def test_the_conversation_stage_chooses_when_the_question_says_nothing(keyword_e
     assert answerer.answer("retinol?", day=3).sources[0]["id"] == "retinol-return"
 
 
-def test_asking_the_stage_stays_off_with_the_shipped_settings(keyword_embedder, clinic):
+def test_an_unknown_stage_is_asked_when_both_counterparts_fit(keyword_embedder, clinic):
     answerer = counterparts(keyword_embedder, clinic)
-    assert answerer.decision.stage_margin == 0.0
-    answer = answerer.answer("retinol?")
-    assert (answer.kind, answer.reason) == ("answer", "answered")
+    answerer.decision = replace(answerer.decision, stage_margin=0.2)
+    asked = answerer.answer("retinol?")
+    assert (asked.kind, asked.reason, asked.sources) == ("ask_stage", "stage_unknown", [])
+    assert asked.text == answerer.replies.text("ask_stage")
+    assert asked.buttons == answerer.replies.options("stage_buttons")
+    assert asked.pending == "retinol?"
+    # Asked once and not told: the best article answers instead of asking again.
+    assert answerer.answer("retinol?", ask_stage=False).kind == "answer"
+    # A known stage is never asked.
+    assert answerer.answer("retinol?", stage="before").kind == "answer"
+
+
+def test_asking_the_stage_is_off_with_a_zero_margin(keyword_embedder, clinic):
+    answerer = counterparts(keyword_embedder, clinic)
+    answerer.decision = replace(answerer.decision, stage_margin=0.0)
+    assert answerer.answer("retinol?").kind == "answer"
 
 
 # --- with the real model and articles -----------------------------------------------------------------
