@@ -54,7 +54,7 @@ class BrokenEmbedder(HandMadeEmbedder):
 
 def learned_layer(embedder: HandMadeEmbedder) -> LearnedLayer:
     heads = {
-        name: _Head(np.eye(3, dtype=np.float32)[i], 0.0)
+        name: _Head(np.eye(3, dtype=np.float32)[i : i + 1], np.ones(1, dtype=np.float32), 0.0)
         for i, name in enumerate(("escalate", "emergency", "offtopic"))
     }
     vectors = np.eye(3, dtype=np.float32)  # the bank's examples, one along each dimension
