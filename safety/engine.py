@@ -96,7 +96,6 @@ class TriageEngine:
         self.protocol = protocol or load_protocol()
         self.rules = RuleLayer(self.protocol, known_words=english_words())
         self.learned = learned
-        self.clinic = clinic
         self._replies = {sign.id: clinic.fill(sign.reply) for sign in self.protocol.signs}
         self._learned_replies = {
             level: clinic.fill(self.protocol.wording[f"learned_{level}"]) for level in ESCALATING
@@ -131,7 +130,7 @@ class TriageEngine:
         if learned is not None and rules.reported is not False:
             # The learned layer reads no context: when every symptom word of the message is negated, asked
             # about or someone else's ("no fever, vision normal"), it is not a report and it may not raise.
-            triage = triage.raised_by(self._from_learned(learned, rules, language))
+            triage = triage.raised_by(self._from_learned(learned))
         return triage
 
     @staticmethod
@@ -165,16 +164,15 @@ class TriageEngine:
         reply = self._replies[rules.signs[0]] if rules.signs else None
         return Triage(rules.level, rules.signs, reply, language=language, layers={"rules": rules.level})
 
-    def _from_learned(self, learned: LearnedFinding, rules: RuleFinding, language: str) -> Triage:
+    def _from_learned(self, learned: LearnedFinding) -> Triage:
+        """The learned layer's verdict, to raise the rules' one (whose language it keeps)."""
         layers = {"learned": learned.level}
         if learned.level == "none":
             # A report the rules could not place and the learned layer is unsure about.
             unsure = learned.unsure and learned.p_offtopic < OFF_TOPIC_GATE
-            return Triage("none", unsure=unsure, language=language, layers=layers)
+            return Triage("none", unsure=unsure, layers=layers)
         sign = LEARNED_SIGN[learned.level]
-        return Triage(
-            learned.level, (sign,), self._learned_replies[learned.level], language=language, layers=layers
-        )
+        return Triage(learned.level, (sign,), self._learned_replies[learned.level], layers=layers)
 
     def _learned(self, text: str) -> LearnedFinding | None:
         if self.learned is None:

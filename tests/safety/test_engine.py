@@ -183,6 +183,20 @@ def test_before_the_treatment_an_emergency_still_counts(engine_with) -> None:
     assert triage.level == "emergency" and triage.signs[0] == "airway_breathing"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I get cold sores now and then and I have one now. Should I take tablets before my appointment?",
+        "booked in for friday, my cheek has a cold sore, can I keep using retinol?",
+        "microneedling is on friday, my cheek has a cold sore",
+    ],
+)
+def test_a_treatment_still_to_come_is_read_against_the_date_given(rules_only, text) -> None:
+    triage = rules_only.assess(text, today=TODAY)
+
+    assert not triage.escalates, "before a treatment a cold sore is not a complication"
+
+
 def test_before_the_treatment_the_learned_layer_raises_emergencies_only(engine_with) -> None:
     text = "my session is on the 14th and I feel off"
     urgent = engine_with({"off": (0.9, 0.1, 0.01)}).assess(text, today=TODAY)
@@ -190,6 +204,7 @@ def test_before_the_treatment_the_learned_layer_raises_emergencies_only(engine_w
     emergency = engine_with({"off": (0.9, 0.9, 0.01)}).assess(text, today=TODAY)
 
     assert (urgent.level, urgent.unsure) == ("none", False)
+    assert urgent.layers == {"rules": "none", "learned": "none"}, "the learned layer was asked and kept quiet"
     assert (unsure.level, unsure.unsure) == ("none", False)
     assert (emergency.level, emergency.signs) == ("emergency", ("learned_emergency",))
 
@@ -281,7 +296,9 @@ def test_a_symptom_and_its_worrying_feature_in_two_messages_are_one_red_flag(rul
 
 def test_the_conversation_applies_the_known_day_and_the_last_messages_language(rules_only) -> None:
     late = rules_only.assess_conversation(["hi", "my face is a bit red"], day=6)
-    spanish = rules_only.assess_conversation(["hello", "me sale pus de la barbilla desde ayer"], None)
+    spanish = rules_only.assess_conversation(
+        ["hello", "it was done on monday", "me sale pus de la barbilla desde ayer"], None
+    )
 
     assert late.signs == ("prolonged_effects",)
     assert spanish.language == "es"
@@ -341,7 +358,7 @@ def test_the_patients_language_is_the_one_of_the_message_being_raised() -> None:
 
 
 def test_explain_shows_each_layers_verdict_the_words_behind_it_and_the_nearest_examples(engine_with) -> None:
-    engine = engine_with({"pus": (0.9, 0.1, 0.02)})
+    engine = engine_with({"pus": (0.9004, 0.1, 0.02)})  # shown to three decimals
     explained = engine.explain(URGENT)
 
     assert (explained["level"], explained["signs"]) == ("urgent", ["local_infection", "learned_urgent"])
@@ -365,7 +382,7 @@ def test_explain_shows_each_layers_verdict_the_words_behind_it_and_the_nearest_e
     assert [(n["text"], n["label"], n["level"]) for n in nearest] == [
         (e.text, e.label, e.level) for e in (EXAMPLES[0], EXAMPLES[1], EXAMPLES[2])
     ]
-    assert [n["similarity"] for n in nearest] == [2.197, -2.197, -3.892]
+    assert [n["similarity"] for n in nearest] == [2.202, -2.197, -3.892]
     assert explained["reply"] == engine.reply_for("local_infection")
 
 
@@ -374,3 +391,41 @@ def test_explain_without_a_learned_layer_says_so(rules_only) -> None:
 
     assert explained["learned"] is None
     assert (explained["level"], explained["signs"]) == ("routine", ["expected_redness"])
+
+
+def test_explain_reads_the_message_with_the_treatment_day(engine_with) -> None:
+    explained = engine_with().explain(ROUTINE, day=6)
+
+    assert explained["rules"]["level"] == "urgent" and explained["level"] == "urgent"
+    assert explained["signs"][0] == "prolonged_effects"
+
+
+# --- building the engine ------------------------------------------------------------------------------
+
+
+def test_an_engine_uses_the_protocol_it_is_given_and_fills_in_the_clinic(tmp_path) -> None:
+    from safety.protocol import load_protocol
+
+    protocol = load_protocol()
+    engine = TriageEngine(CLINIC, protocol)
+
+    assert engine.protocol is protocol and engine.rules.protocol is protocol
+    for sign in ("learned_urgent", "learned_emergency"):
+        assert CLINIC.phone in engine.reply_for(sign) or CLINIC.emergency_number in engine.reply_for(sign)
+
+
+def test_loading_the_learned_layer_trains_it_once_and_it_then_raises(tmp_path, monkeypatch) -> None:
+    from tests.safety.test_learned import WordEmbedder, bank
+
+    monkeypatch.setattr("safety.learned.training_examples", bank)  # a tiny bank and embedder
+    engine = TriageEngine(CLINIC)
+    engine.load_learned_layer(WordEmbedder(), tmp_path)
+    [saved] = tmp_path.glob("learned-*.npz")
+    again = TriageEngine(CLINIC)
+    again.load_learned_layer(WordEmbedder(), tmp_path)
+
+    assert engine.learned is not None and again.learned is not None
+    assert engine.learned.examples == bank()
+    assert again.learned.thresholds == engine.learned.thresholds
+    assert "learned_emergency" in engine.assess("my throat is closing").signs
+    assert list(tmp_path.glob("learned-*.npz")) == [saved]
