@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.conversation.sessions import Sessions
 from bot.db import Database, migrate
@@ -59,7 +58,7 @@ class Services:
 
     def today(self) -> date:
         """Today in the clinic's time zone: treatment days are counted the way the clinic counts them."""
-        return datetime.now(ZoneInfo(self.clinic.timezone)).date()
+        return self.clinic.today()
 
 
 _current: Services | None = None

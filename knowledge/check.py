@@ -260,7 +260,7 @@ def through_api(url: str, half: str) -> list[Figure]:
     folder = folder_of(half)
     items, offtopic = read_items(folder, "questions"), read_items(folder, "offtopic")
     conversations = read_items(folder, "question_conversations")
-    today = date.today()
+    today = load_clinic_profile().today()  # the product counts days in the clinic's time zone
     with httpx.Client(base_url=url, timeout=60) as client:
 
         def ask(item: dict) -> dict:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -21,6 +23,10 @@ class ClinicProfile:
     email: str
     timezone: str
     on_call_phone: str
+
+    def today(self) -> date:
+        """Today in the clinic's time zone: treatment days are counted the way the clinic counts them."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     def fill(self, template: str) -> str:
         """Replace `{clinic_name}`, `{clinic_phone}`, `{emergency_number}` ... in a reply template."""

@@ -90,7 +90,8 @@ async def converse_each(url: str, conversations: list[dict]) -> list[list[dict]]
 
 
 def _date(day) -> date | None:
-    return date.today() - timedelta(days=int(day)) if day is not None else None
+    # Days counted in the clinic's time zone, as the product counts them (UTC's today can be its tomorrow).
+    return load_clinic_profile().today() - timedelta(days=int(day)) if day is not None else None
 
 
 def level_of(reply: dict) -> str:
