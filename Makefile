@@ -14,7 +14,6 @@ export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
 PY := $(APP_VENV)/bin/python
-RASA := $(RASA_VENV)/bin/rasa
 # The Rasa model is named after everything that shapes it, so it is trained only when one of those changes.
 RASA_INPUTS := config.yml domain.yml requirements/rasa.lock $(shell find data -name '*.yml' | sort)
 MODEL := $(MODEL_DIR)/$(shell cat $(RASA_INPUTS) | sha256sum | cut -c1-16).tar.gz
@@ -31,7 +30,7 @@ setup: ## Create/update both Python environments (idempotent)
 model: setup ## Train the Rasa model if the training data changed
 	@if [ -f "$(MODEL)" ]; then echo "Rasa model up to date: $(MODEL)"; else \
 	  echo "Training the Rasa model (a minute or two)..."; \
-	  PYTHONWARNINGS=ignore $(RASA) train --fixed-model-name $(basename $(basename $(notdir $(MODEL)))) --out $(MODEL_DIR) --quiet; fi
+	  PYTHONWARNINGS=ignore $(RASA_VENV)/bin/python scripts/rasa_server.py train --fixed-model-name $(basename $(basename $(notdir $(MODEL)))) --out $(MODEL_DIR) --quiet; fi
 
 index: setup ## Build a new knowledge index version now (the app also builds one on start when the articles changed)
 	@$(PY) -m knowledge build

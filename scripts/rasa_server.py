@@ -1,6 +1,7 @@
 """Start the Rasa server with patient text kept out of its logs (runs in the Rasa environment, Python 3.10).
 
     <rasa venv>/bin/python scripts/rasa_server.py run --model ... (the arguments of `rasa`)
+    <rasa venv>/bin/python scripts/rasa_server.py train ...       (`make model`: the same quiet warnings)
 
 Rasa's structured logs carry message texts in fields such as `text` (a REST message that timed out or
 failed is logged with its text). Rasa passes those fields through an "anonymization pipeline" when a plugin
