@@ -26,7 +26,7 @@ from bot.models import Conversation
 from bot.rasa_client import RasaUnavailable
 from bot.schemas import Button, ChatMessage, Source, without_lone_surrogates
 from bot.services import Services
-from knowledge.context import AFTER, stage_answer, stated_stage
+from knowledge.context import AFTER, BEFORE, stage_answer, stated_stage
 from safety.engine import Triage
 from safety.reading import extract_treatment_date, stated_day, treatment_day
 from safety.reading.answers import read_answer
@@ -266,8 +266,9 @@ class ChatPipeline:
             if conversation is None:
                 conversation = store.new_conversation(incoming.channel, incoming.new_session_hash)
                 session.add(conversation)
-            known = conversation.treatment_date is not None
-            # Once the date is known, only a message that names the treatment again may change it.
+            known = conversation.treatment_date is not None or conversation.stage == BEFORE
+            # Once the date is known, or the treatment is known to be still to come, only a message that names
+            # the treatment may change it ("can I use my toner tonight?" is not a treatment tonight).
             stated = incoming.treatment_date or extract_treatment_date(text, today, explicit_only=known)
             if stated and stated <= today and stated != conversation.treatment_date:
                 conversation.treatment_date = stated

@@ -420,6 +420,17 @@ def test_a_coming_appointment_sets_the_stage_and_rasa_is_told(pipeline) -> None:
     assert rasa(pipeline).calls[-1][1]["stage"] == "before"
 
 
+def test_a_time_word_is_no_treatment_date_once_the_treatment_is_known_to_be_coming(pipeline) -> None:
+    chat = Chat(pipeline)
+    chat.says("I'm seeing you for microneedling tomorrow morning")
+    chat.says("should I use my exfoliating toner tonight?")
+
+    assert (chat.conversation().stage, chat.conversation().treatment_date) == ("before", None)
+    chat.says("sorry, I actually had the treatment yesterday")
+    assert chat.conversation().treatment_date == pipeline.services.today() - timedelta(days=1)
+    assert chat.conversation().stage == "after"
+
+
 def test_a_known_treatment_date_means_the_treatment_has_happened(pipeline) -> None:
     chat = Chat(pipeline)
     chat.says("my appointment is next Friday")
