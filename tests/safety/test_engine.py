@@ -358,7 +358,7 @@ def test_the_patients_language_is_the_one_of_the_message_being_raised() -> None:
 
 
 def test_explain_shows_each_layers_verdict_the_words_behind_it_and_the_nearest_examples(engine_with) -> None:
-    engine = engine_with({"pus": (0.9004, 0.1, 0.02)})  # shown to three decimals
+    engine = engine_with({"pus": (0.9004, 0.1004, 0.0204)})  # shown to three decimals
     explained = engine.explain(URGENT)
 
     assert (explained["level"], explained["signs"]) == ("urgent", ["local_infection", "learned_urgent"])
@@ -382,7 +382,7 @@ def test_explain_shows_each_layers_verdict_the_words_behind_it_and_the_nearest_e
     assert [(n["text"], n["label"], n["level"]) for n in nearest] == [
         (e.text, e.label, e.level) for e in (EXAMPLES[0], EXAMPLES[1], EXAMPLES[2])
     ]
-    assert [n["similarity"] for n in nearest] == [2.202, -2.197, -3.892]
+    assert [n["similarity"] for n in nearest] == [2.202, -2.193, -3.872]
     assert explained["reply"] == engine.reply_for("local_infection")
 
 
@@ -403,29 +403,45 @@ def test_explain_reads_the_message_with_the_treatment_day(engine_with) -> None:
 # --- building the engine ------------------------------------------------------------------------------
 
 
-def test_an_engine_uses_the_protocol_it_is_given_and_fills_in_the_clinic(tmp_path) -> None:
+def test_an_engine_uses_the_protocol_and_layer_it_is_given_and_fills_in_the_clinic(engine_with) -> None:
     from safety.protocol import load_protocol
 
-    protocol = load_protocol()
-    engine = TriageEngine(CLINIC, protocol)
+    protocol, layer = load_protocol(), engine_with().learned
+    engine = TriageEngine(CLINIC, protocol, layer)
 
-    assert engine.protocol is protocol and engine.rules.protocol is protocol
+    assert engine.protocol is protocol and engine.rules.protocol is protocol and engine.learned is layer
     for sign in ("learned_urgent", "learned_emergency"):
         assert CLINIC.phone in engine.reply_for(sign) or CLINIC.emergency_number in engine.reply_for(sign)
+    # The rules know everyday English, so typo tolerance does not turn "leaving" into "leaking".
+    assert engine.rules.assess("we are leaving for lisbon on friday, so excited").level == "none"
 
 
-def test_loading_the_learned_layer_trains_it_once_and_it_then_raises(tmp_path, monkeypatch) -> None:
+def test_loading_the_learned_layer_trains_it_once_per_protocol_and_it_then_raises(
+    tmp_path, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    from safety.learned import LearnedLayer
+    from safety.protocol import load_protocol
     from tests.safety.test_learned import WordEmbedder, bank
 
     monkeypatch.setattr("safety.learned.training_examples", bank)  # a tiny bank and embedder
+    trained = []
+    train = LearnedLayer.train.__func__
+    monkeypatch.setattr(
+        LearnedLayer, "train", classmethod(lambda cls, *a, **k: trained.append(1) or train(cls, *a, **k))
+    )
     engine = TriageEngine(CLINIC)
     engine.load_learned_layer(WordEmbedder(), tmp_path)
-    [saved] = tmp_path.glob("learned-*.npz")
     again = TriageEngine(CLINIC)
     again.load_learned_layer(WordEmbedder(), tmp_path)
 
+    assert len(trained) == 1, "the second engine loads the saved layer"
     assert engine.learned is not None and again.learned is not None
     assert engine.learned.examples == bank()
     assert again.learned.thresholds == engine.learned.thresholds
     assert "learned_emergency" in engine.assess("my throat is closing").signs
-    assert list(tmp_path.glob("learned-*.npz")) == [saved]
+    # An edited protocol reads messages differently: its layer is trained anew.
+    edited = TriageEngine(CLINIC, replace(load_protocol(), fingerprint="edited"))
+    edited.load_learned_layer(WordEmbedder(), tmp_path)
+    assert len(trained) == 2 and len(list(tmp_path.glob("learned-*.npz"))) == 2
