@@ -39,6 +39,9 @@ pytestmark = pytest.mark.e2e
 
 CLINIC = load_clinic_profile()
 REPLIES = load_replies(CLINIC)
+# Says the treatment has happened: asked without a stage ("can I wear makeup tomorrow?"), the assistant would
+# first ask whether it has.
+QUESTION = "can I wear makeup the day after my treatment?"
 URGENT = "my chin has yellow pus and I feel feverish"
 EMERGENCY = "my lips are swelling and my throat feels tight"
 DESKTOP = {"width": 1280, "height": 800}
@@ -139,7 +142,7 @@ def test_a_patient_chats_by_keyboard_and_the_chat_survives_a_reload_until_it_is_
         page.evaluate("performance.getEntriesByName('clinic-assistant-ready')[0].startTime")
     )
     open_with_keyboard(page)
-    page.keyboard.type("can I wear makeup tomorrow?")
+    page.keyboard.type(QUESTION)
     page.keyboard.press("Enter")
     assert page.locator(".ca-typing").is_visible(), "a typing indicator while the assistant answers"
     page.wait_for_function(SEND_READY, timeout=30_000)
@@ -176,7 +179,9 @@ def test_a_patient_chats_by_keyboard_and_the_chat_survives_a_reload_until_it_is_
     page.reload()
     expect(page.locator("#clinic-assistant[data-ready=true]")).to_be_attached()
     open_with_keyboard(page)
-    expect(page.locator(".ca-msg--patient .ca-text")).to_have_text(["can I wear makeup tomorrow?"])
+    expect(page.locator(".ca-msg--patient .ca-text")).to_have_text(
+        ["can I wear makeup the day after my treatment?"]
+    )
     expect(page.locator(".ca-source")).to_have_count(1)
 
     # End the chat by keyboard: gone from the page, the device and the server.
