@@ -412,8 +412,8 @@ def test_an_engine_uses_the_protocol_and_layer_it_is_given_and_fills_in_the_clin
     assert engine.protocol is protocol and engine.rules.protocol is protocol and engine.learned is layer
     for sign in ("learned_urgent", "learned_emergency"):
         assert CLINIC.phone in engine.reply_for(sign) or CLINIC.emergency_number in engine.reply_for(sign)
-    # The rules know everyday English, so typo tolerance does not turn "leaving" into "leaking".
-    assert engine.rules.assess("we are leaving for lisbon on friday, so excited").level == "none"
+    # The rules know everyday English, so typo tolerance does not turn "breeding" into "bleeding".
+    assert engine.rules.assess("my kids are breeding hamsters").level == "none"
 
 
 def test_loading_the_learned_layer_trains_it_once_per_protocol_and_it_then_raises(
