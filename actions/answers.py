@@ -26,13 +26,13 @@ from actions.common import (
     treatment_date_of,
 )
 from bot import services
+from bot.conversation.pipeline import STAGE_QUESTION
 from bot.records import record_unanswered
 from knowledge.answers import Answer
 from knowledge.context import AFTER, BEFORE, stage_answer, stated_stage
 
 STAGE_FORM = "stage_form"
 STAGE_SLOT = "treatment_stage"
-STAGE_QUESTION = "treatment_stage"  # the conversation's pending question while the stage is asked
 
 
 def _remember_date(tracker: Tracker) -> list[EventType]:

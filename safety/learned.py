@@ -86,11 +86,14 @@ class _Head:
     slope: float = 1.0
     offset: float = 0.0
 
+    def __post_init__(self) -> None:
+        # The support vectors' squared lengths, once rather than on every message.
+        object.__setattr__(self, "_support_lengths", (self.support**2).sum(axis=1)[None, :])
+
     def decision(self, vectors: np.ndarray) -> np.ndarray:
         similarity = vectors @ self.support.T
         if self.gamma:
-            lengths = (vectors**2).sum(axis=1)[:, None], (self.support**2).sum(axis=1)[None, :]
-            squared = lengths[0] - 2 * similarity + lengths[1]
+            squared = (vectors**2).sum(axis=1)[:, None] - 2 * similarity + self._support_lengths
             similarity = np.exp(-self.gamma * np.maximum(squared, 0.0))
         return similarity @ self.dual + self.intercept
 
