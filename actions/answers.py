@@ -28,7 +28,7 @@ from actions.common import (
 from bot import services
 from bot.conversation.pipeline import STAGE_QUESTION
 from bot.records import record_unanswered
-from knowledge.answers import Answer
+from knowledge.answers import Answer, asks_something
 from knowledge.context import AFTER, BEFORE, stage_answer, stated_stage
 
 STAGE_FORM = "stage_form"
@@ -55,12 +55,14 @@ async def _keep_unanswered(
     await asyncio.to_thread(record_unanswered, db, tracker.sender_id, question, intent, best_score, reason)
 
 
-async def _answer(tracker: Tracker, question: str, *, ask_stage: bool = True) -> Answer:
+async def _answer(
+    tracker: Tracker, question: str, *, ask_stage: bool = True, use_intent: bool = True
+) -> Answer:
     app = services.current()
     return await asyncio.to_thread(
         app.answerer.answer,
         question,
-        latest_intent(tracker),
+        latest_intent(tracker) if use_intent else None,
         day_of(tracker, app.today()),
         stage=conversation_stage(tracker),
         topic=tracker.get_slot("topic"),
@@ -80,6 +82,32 @@ async def _reply(dispatcher: CollectingDispatcher, tracker: Tracker, answer: Ans
     return [SlotSet("topic", answer.topic)] if answer.topic else []
 
 
+async def _answer_or_ask_stage(
+    dispatcher: CollectingDispatcher, tracker: Tracker, answer: Answer, question: str
+) -> list[EventType]:
+    if answer.kind == "ask_stage":
+        return [
+            *_remember_date(tracker),
+            SlotSet("stage_question", answer.pending),
+            FollowupAction(STAGE_FORM),
+        ]
+    return [*await _reply(dispatcher, tracker, answer, question), *_remember_date(tracker)]
+
+
+async def _what_it_also_asks(tracker: Tracker) -> Answer | None:
+    """NLU read the whole message as conversation (a greeting, thanks, a yes or no, booking, a treatment
+    date), but it may also ask something: "how do I book a consultation?" is answered by an article, "no
+    picking at all, right?" is a question, "is a latte ok the day after?" names a thing the guidance does not
+    cover. The answerer decides without the intent's help; None when the message asks nothing it can place."""
+    question = patient_text(tracker)
+    if not asks_something(question):
+        return None
+    answer = await _answer(tracker, question, use_intent=False)
+    if answer.kind in ("answer", "ask_stage") or answer.reason == "not_covered":
+        return answer
+    return None
+
+
 class ActionAnswerQuestion(Action):
     """Answer from the clinic's reviewed articles, citing them, or say honestly that we don't know; when the
     answer depends on whether the treatment has happened and nothing said so, ask first."""
@@ -91,14 +119,27 @@ class ActionAnswerQuestion(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         question = patient_text(tracker)
-        answer = await _answer(tracker, question)
-        if answer.kind == "ask_stage":
-            return [
-                *_remember_date(tracker),
-                SlotSet("stage_question", answer.pending),
-                FollowupAction(STAGE_FORM),
-            ]
-        return [*await _reply(dispatcher, tracker, answer, question), *_remember_date(tracker)]
+        return await _answer_or_ask_stage(dispatcher, tracker, await _answer(tracker, question), question)
+
+
+class ActionSmallTalk(Action):
+    """A greeting, thanks, goodbye, "are you a bot?", booking, or a yes or no out of context: the intent's
+    response from the domain, unless the message also asks something the articles answer (then that)."""
+
+    RESPONSES = {"affirm": "utter_ask_anything_else", "deny": "utter_ask_anything_else"}
+
+    def name(self) -> str:
+        return "action_small_talk"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        answer = await _what_it_also_asks(tracker)
+        if answer is not None:
+            return await _answer_or_ask_stage(dispatcher, tracker, answer, patient_text(tracker))
+        intent = latest_intent(tracker) or "greet"
+        dispatcher.utter_message(response=self.RESPONSES.get(intent, f"utter_{intent}"))
+        return []
 
 
 class ActionAskTreatmentStage(Action):
@@ -185,6 +226,9 @@ class ActionRememberTreatmentDate(Action):
                 "treatment_date_noted", date=f"{stated:%A %d %B}", day=day_of(tracker, app.today())
             )
             send(dispatcher, text, "smalltalk")
+            also = await _what_it_also_asks(tracker)
+            if also is not None:
+                return await _answer_or_ask_stage(dispatcher, tracker, also, patient_text(tracker))
             return _remember_date(tracker)
         if (
             stated_stage(patient_text(tracker), app.today()) == BEFORE
@@ -193,5 +237,8 @@ class ActionRememberTreatmentDate(Action):
             send(dispatcher, app.replies.text("stage_noted_before"), "smalltalk")
             await store_stage(tracker.sender_id, BEFORE)
             return [SlotSet(STAGE_SLOT, BEFORE)]
+        also = await _what_it_also_asks(tracker)
+        if also is not None:
+            return await _answer_or_ask_stage(dispatcher, tracker, also, patient_text(tracker))
         send(dispatcher, app.replies.text("treatment_date_unclear"), "smalltalk")
         return []

@@ -38,6 +38,7 @@ from knowledge.lexical import terms
 from knowledge.replies import Replies, load_replies
 from knowledge.retriever import Candidate, Retriever, read_settings
 from knowledge.things import Thing, ThingReader, load_things, words_of
+from safety.reading import normalise_text
 from safety.reading.nlp import blank_english
 
 DEFAULT_MAX_QUESTIONS = 3
@@ -446,8 +447,14 @@ def _segments(message: str) -> list[str]:
     return segments
 
 
+def asks_something(message: str) -> bool:
+    """Whether a message asks anything: a sentence ending in "?" or opening with a question word."""
+    return any(_is_question(segment) for segment in _segments(message))
+
+
 def _is_question(segment: str) -> bool:
-    first_word = re.sub(r"[^a-z]", "", segment.split()[0].lower())
+    words = normalise_text(segment).split()
+    first_word = re.sub(r"[^a-z]", "", words[0]) if words else ""
     return segment.endswith("?") or first_word in QUESTION_WORDS
 
 

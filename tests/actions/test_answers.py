@@ -9,7 +9,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from actions.answers import ActionAnswerQuestion, ActionOutOfScope, ActionRememberTreatmentDate
+from actions.answers import (
+    ActionAnswerQuestion,
+    ActionOutOfScope,
+    ActionRememberTreatmentDate,
+    ActionSmallTalk,
+)
 from bot.models import UnansweredQuestion
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -92,3 +97,72 @@ async def test_remembering_without_a_date_asks_for_it(app_services, tracker_for)
     )
     assert events == []
     assert "couldn't tell" in messages[0]["text"]
+
+
+async def test_remembering_without_a_date_answers_the_question_it_also_asks(
+    app_services, tracker_for
+) -> None:
+    """NLU hears a treatment day in "2 days post", but the message is a question an article answers."""
+    question = "can i lift weights 2 days post microneedling"
+    _, messages = await run(ActionRememberTreatmentDate(), tracker_for(question, "tell_treatment_date"))
+    assert [m["kind"] for m in messages] == ["answer"]
+    assert messages[0]["sources"][0]["id"] == "exercise-after-treatment"
+
+
+async def test_remembering_a_date_also_answers_the_question(app_services, tracker_for) -> None:
+    yesterday = (app_services.today() - timedelta(days=1)).isoformat()
+    tracker = tracker_for(
+        "had it yesterday, when can I go back to the gym?",
+        "tell_treatment_date",
+        metadata={"treatment_date": yesterday},
+    )
+    events, messages = await run(ActionRememberTreatmentDate(), tracker)
+    assert [m["kind"] for m in messages] == ["smalltalk", "answer"]
+    assert "day 1" in messages[0]["text"]
+    assert messages[1]["sources"][0]["id"] == "exercise-after-treatment"
+    assert SlotSet("treatment_date", yesterday) in events
+
+
+async def small_talk(text: str, intent: str, tracker_for) -> tuple[list, list[dict]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionSmallTalk().run(dispatcher, tracker_for(text, intent), {})
+    return events, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "response"),
+    [
+        ("hello there", "greet", "utter_greet"),
+        ("thanks so much", "thank", "utter_thank"),
+        ("bye", "goodbye", "utter_goodbye"),
+        ("am I talking to a bot", "bot_challenge", "utter_bot_challenge"),
+        ("ok", "affirm", "utter_ask_anything_else"),
+        ("no", "deny", "utter_ask_anything_else"),
+    ],
+)
+async def test_small_talk_gets_the_intents_response(
+    app_services, tracker_for, text, intent, response
+) -> None:
+    events, messages = await small_talk(text, intent, tracker_for)
+    assert events == []
+    assert messages == [{"response": response, **{k: v for k, v in messages[0].items() if k != "response"}}]
+
+
+async def test_small_talk_that_asks_a_question_gets_the_article(app_services, tracker_for) -> None:
+    """NLU reads "how do I book a consultation?" as booking, "no picking at all, right?" as a no."""
+    _, messages = await small_talk(
+        "How can I book a microneedling consultation?", "book_consultation", tracker_for
+    )
+    assert messages[0]["custom"]["sources"][0]["id"] == "booking-a-consultation"
+    events, messages = await small_talk("no picking at the flakes at all right??", "deny", tracker_for)
+    assert messages[0]["custom"]["kind"] == "answer"
+    assert messages[0]["custom"]["sources"][0]["id"] == "picking-and-scrubbing"
+    assert SlotSet("topic", "picking-and-scrubbing") in events
+
+
+async def test_small_talk_naming_a_thing_the_guidance_does_not_cover_says_so(
+    app_services, tracker_for
+) -> None:
+    _, messages = await small_talk("ok and is my morning latte fine the day after?", "affirm", tracker_for)
+    assert messages[0]["custom"]["kind"] == "fallback"
+    assert "coffee" in messages[0]["custom"]["text"].lower()
