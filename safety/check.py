@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import yaml
-
-from safety.bank import HELDOUT, TRAIN, offtopic_examples, question_examples, symptom_examples
+from safety.bank import HELDOUT, TRAIN, _read, offtopic_examples, question_examples, symptom_examples
 from safety.engine import Triage, TriageEngine
 from safety.reading import stated_day
 from safety.rules import LEVELS, RANK
@@ -153,8 +151,7 @@ def measure_conversations(
     today = date.today()
     results: Counter = Counter()
     misses = []
-    path = folder / "triage_conversations.yml"
-    for conversation in yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else []:
+    for conversation in _read(folder, "triage_conversations"):
         known = conversation.get("day")
         history: list[str] = []
         for number, turn in enumerate(conversation["turns"], start=1):

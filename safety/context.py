@@ -56,9 +56,11 @@ class Clause:
     hearsay: bool = False
     history: bool = False
     present: bool = False
+    happening: bool = False  # dated in the recent past ("came on a few minutes ago"): not a hypothetical
 
     def is_report(self, position: int, sentence_anchored: bool) -> bool:
-        if self.hypothetical_from is not None and position >= self.hypothetical_from:
+        hypothetical = self.hypothetical_from is not None and position >= self.hypothetical_from
+        if hypothetical and not self.happening:
             return False
         if (self.hearsay or self.history) and not self.present:
             return False
@@ -174,6 +176,9 @@ class MessageReading:
                 setattr(self.clauses[self.clause_of[m.start]], flag, True)
         for m in self._matches("present_time"):
             self.clauses[self.clause_of[m.start]].present = True
+        for m in self._matches("happening"):
+            clause = self.clauses[self.clause_of[m.start]]
+            clause.happening = clause.present = True
         self._carry_stories_forward()
 
     def _conditional_questions(self) -> None:

@@ -63,6 +63,14 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
         (r"\bgonna\b", "going to"),
         (r"\bsoo\b", "so"),
         (r"\bnoo\b", "no"),
+        # question words in SMS spelling ("hw much", "cn i", "shud i")
+        (r"\bhw\b", "how"),
+        (r"\b(?:wat|wot|wht)\b", "what"),
+        (r"\bcn\b", "can"),
+        (r"\b(?:shud|shld)\b", "should"),
+        (r"\bwen\b", "when"),
+        (r"\b(?:wud|wld)\b", "would"),
+        (r"\b(?:cud|cld)\b", "could"),
         (r"\bu\b", "you"),
         (r"\bur\b", "your"),
         (r"(?<=[a-z]) n (?=[a-z])", " and "),
@@ -108,10 +116,17 @@ _SLASH = re.compile(r"(?<=[a-z])/(?=[a-z])")
 _SPACES = re.compile(r"[ \t\f\v]+")
 
 
+# The few emojis that name a symptom on their own are read as their word; every other emoji is dropped.
+_SYMPTOM_EMOJIS = {"\U0001fa78": " blood ", "\U0001f912": " fever ", "\U0001f92e": " vomiting "}
+
+
 def _drop_marks_and_symbols(text: str) -> str:
     """Strip accents (so "días" meets "dias"), emojis, pictographs and joiners."""
     out = []
     for char in unicodedata.normalize("NFKD", text):
+        if char in _SYMPTOM_EMOJIS:
+            out.append(_SYMPTOM_EMOJIS[char])
+            continue
         category = unicodedata.category(char)
         if category == "Mn" or category == "Cf":
             continue

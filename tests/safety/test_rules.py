@@ -288,6 +288,49 @@ def test_questions_hypotheticals_and_figures_are_not_reports(rules, text):
 
 
 @pytest.mark.parametrize(
+    ("text", "level", "sign"),
+    [
+        # a worried question about something dated minutes ago is a report
+        (
+            "should I be worried about a headache like a thunderclap that started 10 minutes ago?",
+            "emergency",
+            "severe_headache",
+        ),
+        # "in 20 minutes" is a duration, not a year of the past ("in 2019")
+        ("soaked 4 gauze pads in 20 minutes and it keeps coming", "emergency", "heavy_bleeding"),
+        # "zero to 10/10" is not a negation
+        ("my head pain went from zero to 10/10 in a few seconds", "emergency", "severe_headache"),
+        # someone collapsing in front of the writer is happening now
+        ("a woman at the bus stop just collapsed next to me", "emergency", "seizure_collapse"),
+        ("my dad has collapsed in the kitchen and I can't wake him", "emergency", "seizure_collapse"),
+        # shaking chills that cannot be stopped are rigors, in each language
+        ("I have a fever of 38.7 and chills that won't stop", "emergency", "sepsis"),
+        ("tengo fiebre y escalofrios que no paran", "emergency", "sepsis"),
+        # the one emoji that names the symptom
+        ("\U0001fa78 pouring down my cheek and won't stop", "emergency", "heavy_bleeding"),
+    ],
+)
+def test_reports_the_reading_must_not_lose(rules, text, level, sign):
+    check(rules, text, level, sign)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is a hay fever tablet ok the night before my appointment?",
+        "my laptop screen went black halfway through the film",
+        "I'm scared the numbing cream will make my lips swell, I haven't had it done yet",
+        "the bruise from day 1 has vanished completely",
+        "my brown patches from years of sunbathing, can this even them out?",
+        "going somewhere hot a week after my appointment, is that ok for my face?",
+    ],
+)
+def test_what_only_shares_a_red_flags_words_is_not_urgent(rules, text):
+    finding = rules.assess(text, day=stated_day(text, date.today()))
+    assert finding.level in ("none", "routine"), f"{text!r}: {finding.level} {finding.signs}"
+
+
+@pytest.mark.parametrize(
     ("text", "level"),
     [
         ("can I wear makeup tomorrow? also there's pus", "urgent"),
