@@ -34,7 +34,7 @@ from knowledge.retriever import SETTINGS_FILE, Hit, Retriever
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ARTICLES = PACKAGE_DIR / "articles"
 DEFAULT_INDEX = PACKAGE_DIR.parent / "var" / "index"
-DEFAULT_LABELLED = PACKAGE_DIR.parent / "labelled" / "train" / "questions.yml"
+DEFAULT_LABELLED = PACKAGE_DIR.parent / "labelled" / "train"
 SHOWN_CANDIDATES = 8
 
 
@@ -73,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--topic", help="the article the previous answer came from (follow-ups)")
         sub.set_defaults(command=handler)
     calibrate = commands.add_parser("calibrate", help="fusion weights and thresholds on the train half")
-    calibrate.add_argument("--eval", type=Path, default=DEFAULT_LABELLED, help="labelled questions (YAML)")
+    calibrate.add_argument(
+        "--eval",
+        type=Path,
+        default=DEFAULT_LABELLED,
+        help="labelled questions: a YAML file, or a folder's questions*.yml",
+    )
     calibrate.add_argument("--write", action="store_true", help="store the numbers in the settings file")
     calibrate.set_defaults(command=calibrate_command)
     gate = commands.add_parser("train-gate", help="train the domain gate on the labelled train half")
@@ -157,8 +162,12 @@ def answer_command(args: argparse.Namespace) -> int:
 def calibrate_command(args: argparse.Namespace) -> int:
     """Choose the fusion weights and answer thresholds on the labelled train questions."""
     from knowledge.calibration import calibrate, write_calibration
+    from knowledge.check import read_items
 
-    items = yaml.safe_load(args.eval.read_text(encoding="utf-8")) or []
+    if args.eval.is_dir():
+        items = read_items(args.eval, "questions")
+    else:
+        items = yaml.safe_load(args.eval.read_text(encoding="utf-8")) or []
     if "heldout" in args.eval.parts:
         print("refusing to calibrate on the held-out half: it is only ever measured", file=sys.stderr)
         return 2
