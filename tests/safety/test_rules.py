@@ -296,6 +296,7 @@ def test_questions_hypotheticals_and_figures_are_not_reports(rules, text):
             "emergency",
             "severe_headache",
         ),
+        ("should I worry that my lips got puffy in the last hour?", "urgent", "allergy_skin"),
         # "in 20 minutes" is a duration, not a year of the past ("in 2019")
         ("soaked 4 gauze pads in 20 minutes and it keeps coming", "emergency", "heavy_bleeding"),
         # "zero to 10/10" is not a negation
