@@ -20,6 +20,7 @@ from actions.common import (
     day_of,
     latest_intent,
     patient_text,
+    previous_patient_text,
     send,
     set_pending_question,
     store_stage,
@@ -29,7 +30,7 @@ from bot import services
 from bot.conversation.pipeline import STAGE_QUESTION
 from bot.records import record_unanswered
 from knowledge.answers import Answer, asks_something
-from knowledge.context import AFTER, BEFORE, stage_answer, stated_stage
+from knowledge.context import AFTER, BEFORE, corrected_stage, stage_answer, stated_stage
 
 STAGE_FORM = "stage_form"
 STAGE_SLOT = "treatment_stage"
@@ -108,6 +109,30 @@ async def _what_it_also_asks(tracker: Tracker) -> Answer | None:
     return None
 
 
+async def _answer_corrected_stage(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """ "Sorry, I meant before": the previous question answered again at the stage the patient corrected
+    to, and the stage remembered (unless a treatment date says otherwise). None when this is no such
+    correction or the previous question has no answer at that stage."""
+    stage = corrected_stage(patient_text(tracker))
+    previous = previous_patient_text(tracker)
+    if stage is None or not previous:
+        return None
+    app = services.current()
+    day = day_of(tracker, app.today()) if stage == AFTER else None
+    answer = await asyncio.to_thread(
+        app.answerer.answer, previous, None, day, stage=stage, ask_stage=False, stage_first=True
+    )
+    if answer.kind != "answer":
+        return None
+    events = await _reply(dispatcher, tracker, answer, previous)
+    if treatment_date_of(tracker) is None:
+        await store_stage(tracker.sender_id, stage)
+        events.append(SlotSet(STAGE_SLOT, stage))
+    return events
+
+
 class ActionAnswerQuestion(Action):
     """Answer from the clinic's reviewed articles, citing them, or say honestly that we don't know; when the
     answer depends on whether the treatment has happened and nothing said so, ask first."""
@@ -118,6 +143,9 @@ class ActionAnswerQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        corrected = await _answer_corrected_stage(dispatcher, tracker)
+        if corrected is not None:
+            return corrected
         question = patient_text(tracker)
         return await _answer_or_ask_stage(dispatcher, tracker, await _answer(tracker, question), question)
 
@@ -134,6 +162,9 @@ class ActionSmallTalk(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        corrected = await _answer_corrected_stage(dispatcher, tracker)
+        if corrected is not None:
+            return corrected
         answer = await _what_it_also_asks(tracker)
         if answer is not None:
             return await _answer_or_ask_stage(dispatcher, tracker, answer, patient_text(tracker))

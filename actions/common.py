@@ -69,6 +69,16 @@ def _update_conversation(conversation_id: str, **values: Any) -> None:
                 setattr(conversation, name, value)
 
 
+def previous_patient_text(tracker: Tracker) -> str | None:
+    """What the patient wrote before this message (None at the start of the conversation)."""
+    texts = [
+        event.get("text") or ""
+        for event in tracker.events
+        if event.get("event") == "user" and not (event.get("text") or "").startswith("/")
+    ]
+    return texts[-2].removeprefix(TEXT_GUARD) if len(texts) >= 2 and texts[-2] else None
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
 

@@ -188,13 +188,15 @@ class Answerer:
         stage: str | None = None,
         topic: str | None = None,
         ask_stage: bool = True,
+        stage_first: bool = False,
     ) -> Answer:
         """Answer every question in the message (up to `max_questions`) from the clinic's articles.
 
         `day` is the treatment day when known (the treatment has happened); `stage` the stage the
         conversation established ("before" / "after"); `topic` the article the previous answer came from.
         With `ask_stage` False (the patient was asked and did not say) a stage-dependent question is answered
-        from its best article instead of asking again.
+        from its best article instead of asking again. With `stage_first` the given stage wins over the one
+        the question's own words suggest (the patient corrected it: "sorry, I meant after").
         """
         if day is not None:
             stage = context.AFTER
@@ -203,7 +205,9 @@ class Answerer:
             return Answer("fallback", self.fallback_text(), reason="empty")
         # The NLU intent describes the whole message; with several questions it fits one of them at best.
         part_intent = intent if len(questions) == 1 else None
-        parts = self._answer_parts(questions[: self.max_questions], part_intent, day, stage, topic)
+        parts = self._answer_parts(
+            questions[: self.max_questions], part_intent, day, stage, topic, stage_first
+        )
         if not ask_stage:
             parts = [self._answer_anyway(p) if p.reason == "stage_unknown" else p for p in parts]
         answered = [part for part in parts if part.passages]
@@ -245,7 +249,13 @@ class Answerer:
         return Answer("fallback", self.fallback_text(), score=best, reason=first.reason)
 
     def _answer_parts(
-        self, questions: list[str], intent: str | None, day: int | None, stage: str | None, topic: str | None
+        self,
+        questions: list[str],
+        intent: str | None,
+        day: int | None,
+        stage: str | None,
+        topic: str | None,
+        stage_first: bool = False,
     ) -> list[_Part]:
         """One part per question; a question answered by an article already quoted is dropped."""
         parts: list[_Part] = []
@@ -253,12 +263,12 @@ class Answerer:
         for question in questions:
             if parts and parts[-1].reason == "not_covered" and self._points_back(question):
                 continue  # it asks more about the thing the guidance does not cover
-            part = self.decide(question, intent, day, stage, topic)
+            part = self.decide(question, intent, day, stage, topic, stage_first)
             article_id = part.passages[0].article_id if part.passages else None
             if article_id in quoted and context.has_own_subject(question):
                 # Read as a follow-up of the article already quoted, but it names something of its own
                 # ("where do I park"): decided alone, so it is answered or told to ask the clinic, never lost.
-                part = self.decide(question, intent, day, stage, None)
+                part = self.decide(question, intent, day, stage, None, stage_first)
                 article_id = part.passages[0].article_id if part.passages else None
             if article_id in quoted:
                 continue
@@ -288,6 +298,7 @@ class Answerer:
         day: int | None = None,
         stage: str | None = None,
         topic: str | None = None,
+        stage_first: bool = False,
     ) -> _Part:
         """The outcome for one question (see the module docstring for the order of the checks)."""
         if not words_of(question):
@@ -302,7 +313,7 @@ class Answerer:
             return _Part(question, "not_covered", score=best_score, thing=uncovered[0])
         if self._off_topic(question, named):
             return _Part(question, "off_topic", score=best_score)
-        own_stage = context.question_stage(question)
+        own_stage = None if stage_first and stage else context.question_stage(question)
         ranked = self._ranked(candidates, named, own_stage or stage)
         follow_up = self._follow_up_article(question, topic, ranked, own_stage or stage)
         if follow_up is not None:

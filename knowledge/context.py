@@ -88,6 +88,12 @@ _FOLLOW_UP_OPENING = re.compile(
     re.IGNORECASE,
 )
 FOLLOW_UP_MAX_WORDS = 7
+# The patient corrects the stage of what they just asked: "sorry, I meant before", "no wait, after".
+_CORRECTION_OPENING = re.compile(
+    r"^\s*(?:sorry|soz|oops|whoops|my bad|no wait|wait|no no|no sorry|actually|correction|i mean|i meant|"
+    r"no,? i mean|no,? i meant)\b",
+    re.IGNORECASE,
+)
 # Words that only move a follow-up in time or fill it: "and tomorrow?", "what about a week later?".
 _TIME_AND_FILLER = frozenset(
     (  # noqa: SIM905 - a word list reads better as text
@@ -104,6 +110,10 @@ def question_stage(text: str) -> str | None:
     clean = normalise_text(text)
     before = bool(_BEFORE_CUES.search(clean))
     after = bool(_AFTER_CUES.search(clean))
+    if not before and not after and _CORRECTION_OPENING.match(clean):
+        # "sorry, I meant before": the bare word is the stage
+        before = bool(re.search(r"\b(?:before|beforehand)\b", clean))
+        after = bool(re.search(r"\b(?:after|afterwards)\b", clean))
     if before == after:
         return None
     return BEFORE if before else AFTER
@@ -132,9 +142,21 @@ def stage_answer(text: str, today: date) -> str | None:
     return BEFORE if not_yet else AFTER
 
 
+def corrected_stage(text: str) -> str | None:
+    """The stage of a bare correction ("sorry, I meant before", "no wait, after the treatment"): the patient
+    asks their previous question again at that stage. None for anything else."""
+    if not _CORRECTION_OPENING.match(normalise_text(text)) or len(words_of(text)) > FOLLOW_UP_MAX_WORDS:
+        return None
+    return question_stage(text)
+
+
 def is_follow_up(text: str) -> bool:
-    """Does the question lean on the previous one ("and tomorrow?", "what about swimming")?"""
-    return bool(_FOLLOW_UP_OPENING.match(normalise_text(text))) or len(words_of(text)) <= FOLLOW_UP_MAX_WORDS
+    """Does the question lean on the previous one ("and tomorrow?", "what about swimming", or a correction
+    of its stage: "sorry, I meant in the weeks before my appointment")?"""
+    clean = normalise_text(text)
+    if _CORRECTION_OPENING.match(clean) and question_stage(text) is not None:
+        return True
+    return bool(_FOLLOW_UP_OPENING.match(clean)) or len(words_of(text)) <= FOLLOW_UP_MAX_WORDS
 
 
 def has_own_subject(text: str) -> bool:

@@ -31,11 +31,25 @@ def app_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]
 def tracker_for():
     """Build a tracker for one patient message from the JSON template."""
 
-    def build(text: str, intent: str, metadata: dict[str, Any] | None = None, **slots: Any) -> Tracker:
+    def build(
+        text: str,
+        intent: str,
+        metadata: dict[str, Any] | None = None,
+        previous: str | None = None,
+        **slots: Any,
+    ) -> Tracker:
+        """`previous`: what the patient wrote before, answered by `action_answer_question`."""
         data = copy.deepcopy(json.loads((TRACKERS / "question.json").read_text()))
         data["latest_message"].update(
             text=text, intent={"name": intent, "confidence": 0.9}, metadata=metadata or {}
         )
+        if previous is not None:
+            data["events"] += [
+                {"event": "user", "text": previous},
+                {"event": "action", "name": "action_answer_question"},
+                {"event": "action", "name": "action_listen"},
+            ]
+        data["events"].append({"event": "user", "text": text})
         data["slots"].update(slots)
         return Tracker.from_dict(data)
 

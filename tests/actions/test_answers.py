@@ -166,3 +166,29 @@ async def test_small_talk_naming_a_thing_the_guidance_does_not_cover_says_so(
     _, messages = await small_talk("ok and is my morning latte fine the day after?", "affirm", tracker_for)
     assert messages[0]["custom"]["kind"] == "fallback"
     assert "coffee" in messages[0]["custom"]["text"].lower()
+
+
+async def test_a_stage_correction_answers_the_previous_question_at_that_stage(
+    app_services, tracker_for
+) -> None:
+    tracker = tracker_for(
+        "sorry I meant after", "ask_followup", previous="can I wear makeup to my appointment?"
+    )
+    events, messages = await run(ActionAnswerQuestion(), tracker)
+    assert messages[0]["sources"][0]["id"] == "makeup-after-treatment"
+    assert SlotSet("treatment_stage", "after") in events
+
+
+async def test_a_stage_correction_read_as_a_no_is_answered_too(app_services, tracker_for) -> None:
+    tracker = tracker_for("no wait, I meant before", "deny", previous="when can I restart my retinol?")
+    dispatcher = CollectingDispatcher()
+    events = await ActionSmallTalk().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["custom"]["sources"][0]["id"] == "stopping-retinoids-before"
+    assert SlotSet("treatment_stage", "before") in events
+
+
+async def test_a_correction_without_a_previous_question_is_read_as_it_is(app_services, tracker_for) -> None:
+    _, messages = await small_talk("sorry I meant after", "deny", tracker_for)
+    assert messages == [
+        {"response": "utter_ask_anything_else", **{k: v for k, v in messages[0].items() if k != "response"}}
+    ]
