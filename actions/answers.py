@@ -109,15 +109,14 @@ async def _what_it_also_asks(tracker: Tracker) -> Answer | None:
     return None
 
 
-async def _answer_corrected_stage(
-    dispatcher: CollectingDispatcher, tracker: Tracker
+async def _answer_previous_again(
+    dispatcher: CollectingDispatcher, tracker: Tracker, stage: str
 ) -> list[EventType] | None:
-    """ "Sorry, I meant before": the previous question answered again at the stage the patient corrected
-    to, and the stage remembered (unless a treatment date says otherwise). None when this is no such
-    correction or the previous question has no answer at that stage."""
-    stage = corrected_stage(patient_text(tracker))
+    """The patient's previous question answered again now that the stage (and treatment day) is known or
+    corrected: "can I wear makeup?" / "it was done 2 days ago". None when there is no previous question or
+    it has no answer at that stage."""
     previous = previous_patient_text(tracker)
-    if stage is None or not previous:
+    if not previous:
         return None
     app = services.current()
     day = day_of(tracker, app.today()) if stage == AFTER else None
@@ -126,7 +125,19 @@ async def _answer_corrected_stage(
     )
     if answer.kind != "answer":
         return None
-    events = await _reply(dispatcher, tracker, answer, previous)
+    return await _reply(dispatcher, tracker, answer, previous)
+
+
+async def _answer_corrected_stage(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """ "Sorry, I meant before": the previous question answered again at the stage the patient corrected
+    to, and the stage remembered (unless a treatment date says otherwise). None when this is no such
+    correction or the previous question has no answer at that stage."""
+    stage = corrected_stage(patient_text(tracker))
+    events = await _answer_previous_again(dispatcher, tracker, stage) if stage else None
+    if events is None:
+        return None
     if treatment_date_of(tracker) is None:
         await store_stage(tracker.sender_id, stage)
         events.append(SlotSet(STAGE_SLOT, stage))
@@ -260,14 +271,16 @@ class ActionRememberTreatmentDate(Action):
             also = await _what_it_also_asks(tracker)
             if also is not None:
                 return await _answer_or_ask_stage(dispatcher, tracker, also, patient_text(tracker))
-            return _remember_date(tracker)
+            again = await _answer_previous_again(dispatcher, tracker, AFTER)
+            return [*(again or []), *_remember_date(tracker)]
         if (
             stated_stage(patient_text(tracker), app.today()) == BEFORE
             or conversation_stage(tracker) == BEFORE
         ):
             send(dispatcher, app.replies.text("stage_noted_before"), "smalltalk")
             await store_stage(tracker.sender_id, BEFORE)
-            return [SlotSet(STAGE_SLOT, BEFORE)]
+            again = await _answer_previous_again(dispatcher, tracker, BEFORE)
+            return [*(again or []), SlotSet(STAGE_SLOT, BEFORE)]
         also = await _what_it_also_asks(tracker)
         if also is not None:
             return await _answer_or_ask_stage(dispatcher, tracker, also, patient_text(tracker))

@@ -192,3 +192,33 @@ async def test_a_correction_without_a_previous_question_is_read_as_it_is(app_ser
     assert messages == [
         {"response": "utter_ask_anything_else", **{k: v for k, v in messages[0].items() if k != "response"}}
     ]
+
+
+async def test_a_treatment_day_given_after_a_question_answers_it_again_for_that_day(
+    app_services, tracker_for
+) -> None:
+    nine_days_ago = (app_services.today() - timedelta(days=9)).isoformat()
+    tracker = tracker_for(
+        "sorry I got the date wrong, it was 9 days ago",
+        "tell_treatment_date",
+        metadata={"treatment_date": nine_days_ago},
+        previous="why is my face still red?",
+    )
+    events, messages = await run(ActionRememberTreatmentDate(), tracker)
+    assert [m["kind"] for m in messages] == ["smalltalk", "answer"]
+    assert "day 9" in messages[0]["text"]
+    assert messages[1]["sources"][0]["id"] == "redness-that-lasts"
+    assert SlotSet("treatment_date", nine_days_ago) in events
+
+
+async def test_an_appointment_still_to_come_answers_the_question_before_it_for_before(
+    app_services, tracker_for
+) -> None:
+    tracker = tracker_for(
+        "no wait, my appointment isn't until next week",
+        "tell_treatment_date",
+        previous="can I go on a sunbed?",
+    )
+    events, messages = await run(ActionRememberTreatmentDate(), tracker)
+    assert messages[-1]["sources"][0]["id"] == "sun-and-tanning-before"
+    assert SlotSet("treatment_stage", "before") in events

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.models import utcnow
+from bot.models import as_utc, utcnow
 from bot.outbox.models import OutboxMessage
-from bot.outbox.notifiers import build_notifiers
+from bot.outbox.notifiers import DeliveryRefused, build_notifiers
 from bot.outbox.worker import RetryPolicy
 from tests.conftest import BACKUP, ON_CALL, start_conversation
 
@@ -270,3 +270,82 @@ def test_a_reminder_queued_before_the_acknowledgement_is_cancelled(
     worker.run_once()
     assert [m["to"] for m in twilio_fake.received()] == [ON_CALL]
     assert {row.status for row in rows(db) if row.kind == "reminder"} == {"cancelled"}
+
+
+# --- messages that are not staff alerts: patient replies, staff replies, check-ins ------------------------
+
+PATIENT = "+15550001234"
+
+
+def queue_reply(db, outbox, clock, channel: str = "sms", text: str = "Your treatment reply") -> int:
+    with db.session() as session:
+        row = outbox.add(
+            session,
+            kind="reply",
+            channel=channel,
+            recipient=PATIENT,
+            priority=2,
+            dedupe_key=f"reply-{channel}-{text}",
+            body={"text": text, "subject": "from the clinic"},
+            now=clock(),
+        )
+        session.flush()
+        return row.id
+
+
+def test_a_patient_reply_goes_to_its_recipient_with_its_own_text_once(
+    make_worker, db, outbox, clock, twilio_fake
+) -> None:
+    row_id = queue_reply(db, outbox, clock)
+    worker = make_worker()
+    assert worker.run_once() == 1
+    assert worker.run_once() == 0
+    [sms] = twilio_fake.received()
+    assert (sms["to"], sms["body"]) == (PATIENT, "Your treatment reply")
+    [row] = rows(db)
+    assert (row.id, row.status, row.attempts, row.provider_ref) == (row_id, "delivered", 1, sms["sid"])
+    assert row.delivered_at is not None and row.last_error is None and row.claimed_by is None
+
+
+class Refuses:
+    """A channel that must not send this message at all (the patient texted STOP)."""
+
+    channel = "sms"
+
+    def send(self, notice):
+        raise DeliveryRefused("the patient opted out (STOP)")
+
+    def already_delivered(self, notice):
+        return None
+
+
+def test_a_reply_that_must_not_be_sent_is_kept_as_refused_and_never_retried(
+    make_worker, db, outbox, clock, twilio_fake
+) -> None:
+    queue_reply(db, outbox, clock)
+    worker = make_worker({"sms": Refuses()})
+    assert worker.run_once() == 0
+    clock.advance(3600)
+    assert worker.run_once() == 0
+    [row] = rows(db)
+    assert (row.status, row.attempts, row.claimed_by, row.claimed_until) == ("refused", 1, None, None)
+    assert row.last_error == "the patient opted out (STOP)"
+    assert twilio_fake.received() == []
+
+
+def test_a_reply_for_a_channel_with_no_notifier_waits_and_is_retried_later(
+    make_worker, db, outbox, clock
+) -> None:
+    queue_reply(db, outbox, clock, channel="whatsapp")
+    worker = make_worker()
+    assert worker.run_once() == 0
+    [row] = rows(db)
+    assert (row.status, row.attempts, row.last_error, row.claimed_by) == (
+        "pending",
+        1,
+        "channel not configured",
+        None,
+    )
+    assert as_utc(row.next_attempt_at) > clock()
+    assert worker.run_once() == 0  # not due yet: not tried again
+    assert rows(db)[0].attempts == 1
