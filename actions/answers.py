@@ -144,6 +144,20 @@ async def _answer_corrected_stage(
     return events
 
 
+async def _answer_what_it_also_asks(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """Whatever NLU made of the message, what it also asks: a stage correction, or a question the articles
+    place. None when it asks neither."""
+    corrected = await _answer_corrected_stage(dispatcher, tracker)
+    if corrected is not None:
+        return corrected
+    answer = await _what_it_also_asks(tracker)
+    if answer is None:
+        return None
+    return await _answer_or_ask_stage(dispatcher, tracker, answer, patient_text(tracker))
+
+
 class ActionAnswerQuestion(Action):
     """Answer from the clinic's reviewed articles, citing them, or say honestly that we don't know; when the
     answer depends on whether the treatment has happened and nothing said so, ask first."""
@@ -173,12 +187,9 @@ class ActionSmallTalk(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        corrected = await _answer_corrected_stage(dispatcher, tracker)
-        if corrected is not None:
-            return corrected
-        answer = await _what_it_also_asks(tracker)
-        if answer is not None:
-            return await _answer_or_ask_stage(dispatcher, tracker, answer, patient_text(tracker))
+        answered = await _answer_what_it_also_asks(dispatcher, tracker)
+        if answered is not None:
+            return answered
         intent = latest_intent(tracker) or "greet"
         dispatcher.utter_message(response=self.RESPONSES.get(intent, f"utter_{intent}"))
         return []
@@ -281,8 +292,8 @@ class ActionRememberTreatmentDate(Action):
             await store_stage(tracker.sender_id, BEFORE)
             again = await _answer_previous_again(dispatcher, tracker, BEFORE)
             return [*(again or []), SlotSet(STAGE_SLOT, BEFORE)]
-        also = await _what_it_also_asks(tracker)
-        if also is not None:
-            return await _answer_or_ask_stage(dispatcher, tracker, also, patient_text(tracker))
+        answered = await _answer_what_it_also_asks(dispatcher, tracker)
+        if answered is not None:
+            return answered
         send(dispatcher, app.replies.text("treatment_date_unclear"), "smalltalk")
         return []

@@ -185,7 +185,10 @@ def test_each_disposition_through_the_real_product(product, text: str, dispositi
         assert not any(m["kind"] == "answer" for m in reply["messages"]), "no article after an emergency"
 
 
-UNSURE = "something feels really off with my face since the treatment, hard to describe"
+# Unsure: a report the rules cannot place, its learned P(urgent or emergency) in the middle of the grey zone
+# (0.49 of 0.20-0.77 with the layer trained on the 2026-12-02 bank), so a retrained layer moving it a little
+# still leaves it unsure. A message near the band's edge made this test depend on the last training.
+UNSURE = "the treated area looks wrong and keeps changing, I'm worried"
 
 
 def test_an_unsure_report_gets_safety_netting_and_clarifying_questions_whose_yes_escalates(product) -> None:
