@@ -97,7 +97,7 @@ async def _answer_or_ask_stage(
 
 async def _what_it_also_asks(tracker: Tracker) -> Answer | None:
     """NLU read the whole message as conversation (a greeting, thanks, a yes or no, booking, a treatment
-    date), but it may also ask something: "how do I book a consultation?" is answered by an article, "no
+    date), but it may also ask something: "how can I book a consultation?" is answered by an article, "no
     picking at all, right?" is a question, "is a latte ok the day after?" names a thing the guidance does not
     cover. The answerer decides without the intent's help; None when the message asks nothing it can place."""
     question = patient_text(tracker)

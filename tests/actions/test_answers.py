@@ -149,7 +149,7 @@ async def test_small_talk_gets_the_intents_response(
 
 
 async def test_small_talk_that_asks_a_question_gets_the_article(app_services, tracker_for) -> None:
-    """NLU reads "how do I book a consultation?" as booking, "no picking at all, right?" as a no."""
+    """NLU reads "how can I book a consultation?" as booking, "no picking at all, right?" as a no."""
     _, messages = await small_talk(
         "How can I book a microneedling consultation?", "book_consultation", tracker_for
     )
