@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+from safety.bank import read_items
 
 LABELLED = Path(__file__).resolve().parent.parent / "labelled"
 HALVES = {"train": LABELLED / "train", "held-out": LABELLED / "heldout"}
@@ -70,14 +70,6 @@ def share(name: str, results: list[bool], target: str, misses: list[str] | None 
 
 
 # --- the labelled data ----------------------------------------------------------------------------------
-
-
-def read_items(folder: Path, stem: str) -> list[dict]:
-    """The items of `<stem>.yml` and of every `<stem>_*.yml` beside it."""
-    items: list[dict] = []
-    for path in sorted(folder.glob(f"{stem}.yml")) + sorted(folder.glob(f"{stem}_*.yml")):
-        items += yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return items
 
 
 def folder_of(half: str) -> Path:

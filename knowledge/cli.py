@@ -162,7 +162,7 @@ def answer_command(args: argparse.Namespace) -> int:
 def calibrate_command(args: argparse.Namespace) -> int:
     """Choose the fusion weights and answer thresholds on the labelled train questions."""
     from knowledge.calibration import calibrate, write_calibration
-    from knowledge.check import read_items
+    from safety.bank import read_items
 
     if args.eval.is_dir():
         items = read_items(args.eval, "questions")

@@ -31,7 +31,7 @@ class Example:
     day: int | None = None
 
 
-def _read(folder: Path, stem: str) -> list[dict]:
+def read_items(folder: Path, stem: str) -> list[dict]:
     """The items of `<stem>.yml` and of any `<stem>_*.yml` beside it (a bank can grow in several files)."""
     items: list[dict] = []
     for path in sorted(folder.glob(f"{stem}.yml")) + sorted(folder.glob(f"{stem}_*.yml")):
@@ -49,19 +49,19 @@ def symptom_examples(folder: Path = TRAIN) -> list[Example]:
             level=item["triage"],
             day=item.get("day"),
         )
-        for item in _read(folder, "symptoms")
+        for item in read_items(folder, "symptoms")
     ]
 
 
 def offtopic_examples(folder: Path = TRAIN) -> list[Example]:
-    return [Example(item["id"], item["text"], OFF_TOPIC, "none") for item in _read(folder, "offtopic")]
+    return [Example(item["id"], item["text"], OFF_TOPIC, "none") for item in read_items(folder, "offtopic")]
 
 
 def question_examples(folder: Path = TRAIN) -> list[Example]:
     """Patient questions: about the treatment, so never off-topic, and not symptom reports."""
     return [
         Example(item["id"], item["text"], NOT_A_REPORT, "none", item.get("day"))
-        for item in _read(folder, "questions")
+        for item in read_items(folder, "questions")
     ]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from safety.bank import HELDOUT, TRAIN, _read, offtopic_examples, question_examples, symptom_examples
+from safety.bank import HELDOUT, TRAIN, offtopic_examples, question_examples, read_items, symptom_examples
 from safety.engine import Triage, TriageEngine
 from safety.reading import stated_day
 from safety.rules import LEVELS, RANK
@@ -151,7 +151,7 @@ def measure_conversations(
     today = date.today()
     results: Counter = Counter()
     misses = []
-    for conversation in _read(folder, "triage_conversations"):
+    for conversation in read_items(folder, "triage_conversations"):
         known = conversation.get("day")
         history: list[str] = []
         for number, turn in enumerate(conversation["turns"], start=1):
