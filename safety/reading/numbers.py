@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CELSIUS_RANGE = (34.0, 43.5)
-FAHRENHEIT_RANGE = (93.0, 110.5)
+CELSIUS_RANGE = (34.0, 43.5)  # a plausible body temperature, whatever unit the patient wrote it in
 # A decimal number with no unit is read as a temperature only inside these (a fever-range reading).
 BARE_CELSIUS = (37.5, 43.0)
 BARE_FAHRENHEIT = (99.5, 109.4)
@@ -53,17 +52,20 @@ def _to_float(text: str) -> float:
     return float(text.replace(",", "."))
 
 
+def _from_fahrenheit(value: float) -> float:
+    return round((value - 32) * 5 / 9, 1)
+
+
 def _celsius(value: float, unit: str | None) -> float | None:
-    """The value in Celsius if it is a plausible body temperature in the given (or guessed) unit."""
+    """The value in Celsius if it is a plausible body temperature in the given (or guessed) unit: a value
+    that is no body temperature in Celsius is tried as Fahrenheit."""
     if unit in ("c", "celsius", "centigrade"):
-        return value if CELSIUS_RANGE[0] <= value <= CELSIUS_RANGE[1] else None
-    if unit in ("f", "fahrenheit"):
-        return round((value - 32) * 5 / 9, 1) if FAHRENHEIT_RANGE[0] <= value <= FAHRENHEIT_RANGE[1] else None
-    if CELSIUS_RANGE[0] <= value <= CELSIUS_RANGE[1]:
-        return value
-    if FAHRENHEIT_RANGE[0] <= value <= FAHRENHEIT_RANGE[1]:
-        return round((value - 32) * 5 / 9, 1)
-    return None
+        celsius = value
+    elif unit in ("f", "fahrenheit") or not CELSIUS_RANGE[0] <= value <= CELSIUS_RANGE[1]:
+        celsius = _from_fahrenheit(value)
+    else:
+        celsius = value
+    return celsius if CELSIUS_RANGE[0] <= celsius <= CELSIUS_RANGE[1] else None
 
 
 def temperatures(text: str) -> list[Temperature]:

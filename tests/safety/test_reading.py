@@ -188,12 +188,12 @@ def test_explain_names_the_words_behind_each_sign() -> None:
         ("100.4f", 38.0, True),
         ("34 c", 34.0, True),  # the edges of a plausible body temperature count
         ("43.5 c", 43.5, True),
-        ("93 f", 33.9, True),
-        ("110.5 f", 43.6, True),
+        ("93.2 f", 34.0, True),  # ... in either scale: the same range, converted
+        ("110.3 f", 43.5, True),
         ("33.9 c", None, None),  # just outside: not a body temperature
         ("43.6 c", None, None),
-        ("92.9 f", None, None),
-        ("110.6 f", None, None),
+        ("93 f", None, None),  # 33.9 c
+        ("110.5 f", None, None),  # 43.6 c
         ("100 c", None, None),  # the stated scale wins over a guess from the value (100 would be °F)
         ("100 celsius", None, None),
         ("100 centigrade", None, None),
@@ -202,8 +202,9 @@ def test_explain_names_the_words_behind_each_sign() -> None:
         ("39 degrees", 39.0, True),  # a unit without a scale: guessed from the value
         ("34 degrees", 34.0, True),  # ... at the edges of either scale
         ("43.5 degrees", 43.5, True),
-        ("93 degrees", 33.9, True),
-        ("110.5 degrees", 43.6, True),
+        ("93.2 degrees", 34.0, True),
+        ("110.3 degrees", 43.5, True),
+        ("110.5 degrees", None, None),
         ("102 degrees", 38.9, True),
         ("40 c in the oven", 40.0, True),
         ("my fever is 39.4", 39.4, False),
