@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +30,25 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class OneValuePerQueryParameter:
+    """422 for a query parameter given more than once (`?limit=1&limit=5`): no parameter of this API takes a
+    list, and taking one of the values silently would answer a request that does not say what it means."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            names = [
+                name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            ]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                await _refuse(send, 422, f"query parameter given more than once: {', '.join(repeated)[:100]}")
+                return
+        await self.app(scope, receive, send)
 
 
 class BodySizeLimit:

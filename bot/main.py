@@ -20,7 +20,7 @@ from bot.channels.web import router as web_widget
 from bot.channels.wiring import BODY_LIMITED_PATHS, include_texting_routes, start_texting
 from bot.conversation.pipeline import ChatPipeline
 from bot.conversation.sessions import SessionsUnavailable
-from bot.http import BodySizeLimit, SecurityHeaders, UnexpectedErrors
+from bot.http import BodySizeLimit, OneValuePerQueryParameter, SecurityHeaders, UnexpectedErrors
 from bot.outbox.worker import OutboxWorker
 from bot.schemas import COMMON_ERRORS
 from bot.services import Services, build_services
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         "/admin/kb": 1_000_000,
     }
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
+    app.add_middleware(OneValuePerQueryParameter)
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:  # outside the size limit, so the clinic's site can read a 413 too
         app.add_middleware(

@@ -162,3 +162,11 @@ def test_logs_never_carry_the_message_text(client, caplog) -> None:
     logged = "\n".join(record.getMessage() for record in caplog.records)
     for canary in ("Quentin", "Zebrowski", "617-555-0143", "qz@mail.example", "swelling"):
         assert canary not in logged
+
+
+def test_a_query_parameter_given_twice_is_refused_in_the_error_schema(client) -> None:
+    """No parameter of the API takes a list: `?after=1&after=5` does not say which one is meant."""
+    response = client.get("/api/conversations/some-session/messages?after=1&after=5")
+    assert response.status_code == 422
+    assert response.json() == {"detail": "query parameter given more than once: after", "problems": []}
+    assert response.headers["x-content-type-options"] == "nosniff"
