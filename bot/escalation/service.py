@@ -288,37 +288,24 @@ class EscalationService:
         return Recorded(None, "spooled", alerted=bool(self.contacts.alert))
 
     def drain_spool(self) -> int:
-        """Move spooled escalations into the database (the outbox worker calls this every pass)."""
+        """Move spooled escalations into the database (the outbox worker calls this every pass).
+
+        A database that still refuses stops the drain: the entries wait on disk for the next pass. An entry
+        that cannot be read (a damaged file) is set aside as `.unreadable`, with an error in the log, so it
+        never holds back the escalations spooled after it."""
         if self.spool_dir is None or not self.spool_dir.is_dir():
             return 0
         drained = 0
         for path in sorted(self.spool_dir.glob("*.json")):
             try:
-                entry = json.loads(path.read_text(encoding="utf-8"))
-                with self.db.session() as session:
-                    now = self.clock()
-                    self._ensure_conversation(session, entry["conversation_id"], entry["channel"])
-                    if (
-                        self._covering(
-                            session, entry["conversation_id"], entry["severity"], entry["signs"], now
-                        )
-                        is None
-                    ):
-                        escalation = Escalation(
-                            conversation_id=entry["conversation_id"],
-                            severity=entry["severity"],
-                            concepts=entry["signs"],
-                            channel=entry["channel"],
-                            patient_text=entry["text"],
-                            created_at=datetime.fromisoformat(entry["at"]),
-                            dedupe_key=f"spool-{path.stem}",
-                            source=entry.get("source"),
-                            aggregated=0,
-                        )
-                        session.add(escalation)
-                        session.flush()
-                        self.queue_alerts(session, escalation.id, "alert", entry["severity"], now)
-            except (OperationalError, OSError, ValueError, KeyError) as error:
+                entry = _spooled_entry(path)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                log.error("spooled escalation %s unreadable, set aside: %s", path.stem, type(error).__name__)
+                path.replace(path.with_suffix(".unreadable"))
+                continue
+            try:
+                self._drain_one(entry, f"spool-{path.stem}")
+            except OperationalError as error:
                 log.warning("spooled escalation not drained yet: %s", type(error).__name__)
                 break
             path.unlink(missing_ok=True)
@@ -326,6 +313,28 @@ class EscalationService:
         if drained:
             log.info("drained %d spooled escalations", drained)
         return drained
+
+    def _drain_one(self, entry: dict, dedupe_key: str) -> None:
+        with self.db.session() as session:
+            now = self.clock()
+            self._ensure_conversation(session, entry["conversation_id"], entry["channel"])
+            conversation, severity, signs = entry["conversation_id"], entry["severity"], entry["signs"]
+            if self._covering(session, conversation, severity, signs, now) is not None:
+                return  # staff were told of these signs meanwhile
+            escalation = Escalation(
+                conversation_id=entry["conversation_id"],
+                severity=entry["severity"],
+                concepts=entry["signs"],
+                channel=entry["channel"],
+                patient_text=entry["text"],
+                created_at=entry["at"],
+                dedupe_key=dedupe_key,
+                source=entry["source"],
+                aggregated=0,
+            )
+            session.add(escalation)
+            session.flush()
+            self.queue_alerts(session, escalation.id, "alert", entry["severity"], now)
 
     @staticmethod
     def _ensure_conversation(session: Session, conversation_id: str, channel: str) -> None:
@@ -379,3 +388,17 @@ class EscalationService:
             for row in session.scalars(query):
                 grouped[row.escalation_id].append(row)  # type: ignore[index]
         return grouped
+
+
+def _spooled_entry(path: Path) -> dict:
+    """A spool file's escalation, checked: every field there and of its type, the time parsed."""
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    if entry["severity"] not in ESCALATING_LEVELS:
+        raise ValueError("not an escalating level")
+    if not all(isinstance(entry[key], str) for key in ("conversation_id", "channel", "text", "at")):
+        raise TypeError("a field is not text")
+    if not (isinstance(entry["signs"], list) and all(isinstance(sign, str) for sign in entry["signs"])):
+        raise TypeError("signs are not a list of names")
+    if entry.get("source") is not None and not isinstance(entry["source"], str):
+        raise TypeError("source is not text")
+    return {**entry, "at": datetime.fromisoformat(entry["at"]), "source": entry.get("source")}
