@@ -46,6 +46,11 @@ WH_FOLLOWERS = {
 }
 
 
+# The patient speaking of themselves (in a clause about an animal, the patient is hurt too).
+PATIENT_WORDS = {"i", "me", "my", "im", "myself", "mine", "yo", "mi", "je", "j", "moi", "mon", "ma", "eu",
+                 "meu", "minha"}  # fmt: skip
+
+
 @dataclass
 class Clause:
     start: int
@@ -54,13 +59,14 @@ class Clause:
     interrogative: bool = False
     hypothetical_from: int | None = None  # token from which the clause is hypothetical
     hearsay: bool = False
+    animal: bool = False  # about an animal, never the patient
     history: bool = False
     present: bool = False
     happening: bool = False  # dated in the recent past ("came on a few minutes ago"): not a hypothetical
 
     def is_report(self, position: int, sentence_anchored: bool) -> bool:
         hypothetical = self.hypothetical_from is not None and position >= self.hypothetical_from
-        if hypothetical and not self.happening:
+        if self.animal or (hypothetical and not self.happening):
             return False
         if (self.hearsay or self.history) and not self.present:
             return False
@@ -174,6 +180,13 @@ class MessageReading:
                 if flag == "history" and any(i in counted for i in range(m.start, m.end)):
                     continue
                 setattr(self.clauses[self.clause_of[m.start]], flag, True)
+        animal_words = self._tokens_of("animals")
+        for m in self._matches("animals"):
+            clause = self.clauses[self.clause_of[m.start]]
+            # "my dog scratched my face and it's bleeding": the patient is in the clause too
+            words = range(clause.start, clause.end)
+            patient = any(self._lower[i] in PATIENT_WORDS and i not in animal_words for i in words)
+            clause.animal = not patient
         for m in self._matches("present_time"):
             self.clauses[self.clause_of[m.start]].present = True
         for m in self._matches("happening"):

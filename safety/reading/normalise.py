@@ -228,7 +228,7 @@ def stem(word: str) -> str:
 # --- typo tolerance ------------------------------------------------------------------------------------
 
 # Everyday words one letter away from a symptom word: never "corrected" into it ("weeks" is not "weeps",
-# "smell" is not "swell"). Short words (< 5 letters) are never corrected at all.
+# "smell" is not "swell"). Shorter words (< 5 letters) are corrected only when a letter was left out.
 COMMON_WORDS = frozenset(
     """
     about above after again against already also always among another around asked awful basic beach
@@ -372,12 +372,14 @@ def english_words() -> frozenset[str]:
 class TypoCorrector:
     """Maps a misspelt word onto a protocol word when it is one edit away from exactly one of them.
 
-    Only words of five letters or more are corrected, only towards a word with the same first letter, and
-    never a common English word: "allergick" -> allergic, "blistres" -> blisters, but "light" stays "light"
-    and "months" does not become "mouth".
+    Only words of five letters or more are corrected (four when a letter was left out: "dizy" -> dizzy),
+    only towards a word with the same first letter, and never a common English word: "allergick" ->
+    allergic, "blistres" -> blisters, but "light" stays "light" and "months" does not become "mouth".
     """
 
     MIN_LENGTH = 5
+    # A four-letter word is corrected only when it is a protocol word with one letter left out ("dizy").
+    MIN_LENGTH_LEFT_OUT = 4
 
     def __init__(self, surface_words: Iterable[str], known_words: Iterable[str] = ()):
         self._targets = {w for w in surface_words if len(w) >= self.MIN_LENGTH and w.isalpha()}
@@ -389,8 +391,11 @@ class TypoCorrector:
 
     def correct(self, word: str) -> str | None:
         """The protocol word this one most likely misspells, or None when it should be left alone."""
-        if len(word) < self.MIN_LENGTH or not word.isalpha() or word in self._known:
+        if len(word) < self.MIN_LENGTH_LEFT_OUT or not word.isalpha() or word in self._known:
             return None
+        if len(word) < self.MIN_LENGTH:
+            left_out = {target for target in self._index.get(word, ()) if target[0] == word[0]}
+            return left_out.pop() if len({stem(target) for target in left_out}) == 1 else None
         candidates: set[str] = set()
         for key in _deletes(word) | {word}:
             candidates |= self._index.get(key, set())

@@ -42,6 +42,19 @@ _BARE_DECIMAL = re.compile(
 _NON_TEMPERATURE_UNIT = re.compile(r"^\s*(?:%|mm|cm|kg|lb|lbs|mg|ml|dollars?|years?|yrs?|am|pm)\b")
 
 
+# The weather's temperature, not the patient's: "it's going to be 38 degrees here on Saturday". Readings in a
+# message about the weather count only when the message also speaks of a body's temperature.
+_WEATHER = re.compile(
+    r"\b(?:weather|forecast|outside|heat ?wave|sunny|sunshine|in the sun|the shade|beach|holiday|abroad|"
+    r"here on|out there|hot out|degrees out|clima|tiempo|calor|playa|meteo|chaleur|plage|praia)\b"
+)
+_BODY_TEMPERATURE = re.compile(
+    r"\b(?:fever|feverish|fiebre|fievre|febre|thermometer|termometro|thermometre|chills|shivery|shivering|"
+    r"my temp|my temperature|mi temperatura|ma temperature|minha temperatura|i am at|i am running|"
+    r"i have|i ve got|i got|running)\b"
+)
+
+
 @dataclass(frozen=True)
 class Temperature:
     celsius: float
@@ -70,6 +83,8 @@ def _celsius(value: float, unit: str | None) -> float | None:
 
 def temperatures(text: str) -> list[Temperature]:
     """Every body temperature the message states, in Celsius, in the order they appear."""
+    if _WEATHER.search(text) and not _BODY_TEMPERATURE.search(text):
+        return []
     found: dict[int, Temperature] = {}
     for match in _UNIT_AFTER.finditer(text):
         unit = match.group(2)

@@ -192,6 +192,7 @@ def extract_treatment_date(
         weight = _weight(mention, clauses[mention.span.start])
         if weight is not None:
             scored.append((weight, mention))
+    scored = _restated_as_counts(scored)
     if explicit_only and CORRECTION.search(lowered):
         # "wait, actually it was last week": a correction of the date already known, by a past time phrase
         # (not a weak hint such as "tonight").
@@ -597,6 +598,31 @@ def _most_recent_day_of_month(day: int, today: date) -> date | None:
             return candidate
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return None
+
+
+# A count of days right after a date restates it, more precisely: "last Tuesday, 8 days ago", "on the 1st,
+# so that's 9 days ago". A weekday or a day of the month can be read more than one way; the count cannot.
+RESTATING_WORDS = {",", "-", "(", "so", "that", "thats", "that's", "'s", "which", "is", "was", "about",
+                   "around", "roughly", "like", "or", "ie", "i.e."}  # fmt: skip
+
+
+def _restated_as_counts(scored: list[tuple[int, _Mention]]) -> list[tuple[int, _Mention]]:
+    """The weighed mentions, a count that restates a date just before it given that date's weight, and the
+    date left out."""
+    restated: set[int] = set()  # ids of the dates restated
+    counts: dict[int, int] = {}  # id of a count -> its weight
+    for weight, mention in scored:
+        if mention.kind != "AGO":
+            continue
+        for date_weight, earlier in scored:
+            between = mention.span.doc[earlier.span.end : mention.span.start]
+            if earlier.kind in {"WEEKDAY", "CALENDAR"} and earlier.span.end <= mention.span.start and all(
+                token.lower_ in RESTATING_WORDS for token in between
+            ):
+                restated.add(id(earlier))
+                counts[id(mention)] = max(weight, date_weight)
+    kept = [(weight, mention) for weight, mention in scored if id(mention) not in restated]
+    return [(counts.get(id(mention), weight), mention) for weight, mention in kept]
 
 
 def _duration_only(doc: Doc, today: date) -> date | None:

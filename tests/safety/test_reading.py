@@ -106,6 +106,11 @@ def test_a_misspelling_missing_one_letter_is_read_as_the_word_it_misses(rules) -
         ("had it done this Tuesday", 0),
         ("had it done on Tuesday", None),  # said on a Tuesday: today or a week ago?
         ("my session is on the 14th, do I stop retinol?", None),  # a date of a treatment to come
+        # a count of days right after a date restates it, and is the more precise of the two
+        ("treatment was on Monday, 8 days ago", 8),
+        ("sorry, I meant it was done on the 20th, so that's 9 days ago", 9),
+        ("had it done on Friday and the redness started 2 days ago", 4),  # not a restatement
+        ("done on Friday. 2 days ago I noticed pus", 4),
     ],
 )
 def test_treatment_day(text: str, day: int | None) -> None:

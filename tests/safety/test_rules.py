@@ -606,3 +606,23 @@ def test_temperatures_are_read_as_numbers_with_units(rules):
     assert rules.assess("37.2 and my face is a bit warm").level == "routine"
     assert rules.assess("38.2 and my face is a bit warm").level == "urgent"
     assert rules.assess("104F and shaking uncontrollably").level == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # batch E, measured before it trained (2026-12-02): what the rules lacked
+        ("is it normal to taste coins and hear ringing after the numbing cream?", "emergency"),
+        ("I cannot see good from one eye since one hour, it is like fog", "emergency"),
+        ("the redness has gone past where they treated, it's on my ear now", "urgent"),  # moved, not gone
+        ("La douleur empire de jour en jour", "urgent"),
+        ("im really dizy and wobbly on my feet", "urgent"),  # a letter left out of a four-letter word
+        ("my dog scratched my face and it's bleeding a lot and won't stop", "emergency"),  # the patient too
+        ("my dog has a rash on his belly, should I take him to the vet?", "none"),  # an animal's
+        ("it's going to be 38 degrees here on Saturday, can I go out in the sun 3 days after?", "none"),
+        ("the marks from my spots are darker than the rest of me, will it lighten them?", "none"),
+        ("the swelling has gone down", "none"),
+    ],
+)
+def test_what_batch_e_taught(rules, text, expected):
+    assert rules.assess(text).level == expected
