@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import MutableHeaders
@@ -41,10 +42,10 @@ class OneValuePerQueryParameter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("query_string"):
-            names = [
+            names = Counter(
                 name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            ]
-            repeated = sorted({name for name in names if names.count(name) > 1})
+            )
+            repeated = sorted(name for name, count in names.items() if count > 1)
             if repeated:
                 await _refuse(send, 422, f"query parameter given more than once: {', '.join(repeated)[:100]}")
                 return

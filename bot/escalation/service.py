@@ -180,19 +180,9 @@ class EscalationService:
             if existing is not None:
                 existing.dedupe_key = f"{key}:{existing.id}"  # outside the window: retire the old key
                 session.flush()
-            escalation = Escalation(
-                conversation_id=conversation_id,
-                severity=severity,
-                concepts=signs,
-                channel=channel,
-                patient_text=text,
-                created_at=now,
-                dedupe_key=key,
-                source=source,
-                aggregated=0,
+            escalation = _add_escalation(
+                session, conversation_id, severity, signs, channel, text, now, key, source
             )
-            session.add(escalation)
-            session.flush()
             capped_into = self._capped(session, source, escalation.id, now)
             if capped_into is not None:
                 capped_into.aggregated += 1
@@ -315,26 +305,17 @@ class EscalationService:
         return drained
 
     def _drain_one(self, entry: dict, dedupe_key: str) -> None:
+        conversation, severity, signs = entry["conversation_id"], entry["severity"], entry["signs"]
         with self.db.session() as session:
             now = self.clock()
-            self._ensure_conversation(session, entry["conversation_id"], entry["channel"])
-            conversation, severity, signs = entry["conversation_id"], entry["severity"], entry["signs"]
+            self._ensure_conversation(session, conversation, entry["channel"])
             if self._covering(session, conversation, severity, signs, now) is not None:
                 return  # staff were told of these signs meanwhile
-            escalation = Escalation(
-                conversation_id=entry["conversation_id"],
-                severity=entry["severity"],
-                concepts=entry["signs"],
-                channel=entry["channel"],
-                patient_text=entry["text"],
-                created_at=entry["at"],
-                dedupe_key=dedupe_key,
-                source=entry["source"],
-                aggregated=0,
+            channel, text, at, source = entry["channel"], entry["text"], entry["at"], entry["source"]
+            escalation = _add_escalation(
+                session, conversation, severity, signs, channel, text, at, dedupe_key, source
             )
-            session.add(escalation)
-            session.flush()
-            self.queue_alerts(session, escalation.id, "alert", entry["severity"], now)
+            self.queue_alerts(session, escalation.id, "alert", severity, now)
 
     @staticmethod
     def _ensure_conversation(session: Session, conversation_id: str, channel: str) -> None:
@@ -388,6 +369,34 @@ class EscalationService:
             for row in session.scalars(query):
                 grouped[row.escalation_id].append(row)  # type: ignore[index]
         return grouped
+
+
+def _add_escalation(  # noqa: PLR0913 - the columns of one escalation
+    session: Session,
+    conversation_id: str,
+    severity: str,
+    signs: list[str],
+    channel: str,
+    text: str,
+    created_at: datetime,
+    key: str,
+    source: str | None,
+) -> Escalation:
+    """A new escalation row in the caller's transaction, with its id."""
+    escalation = Escalation(
+        conversation_id=conversation_id,
+        severity=severity,
+        concepts=signs,
+        channel=channel,
+        patient_text=text,
+        created_at=created_at,
+        dedupe_key=key,
+        source=source,
+        aggregated=0,
+    )
+    session.add(escalation)
+    session.flush()
+    return escalation
 
 
 def _spooled_entry(path: Path) -> dict:

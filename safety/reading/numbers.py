@@ -72,12 +72,10 @@ def _from_fahrenheit(value: float) -> float:
 def _celsius(value: float, unit: str | None) -> float | None:
     """The value in Celsius if it is a plausible body temperature in the given (or guessed) unit: a value
     that is no body temperature in Celsius is tried as Fahrenheit."""
-    if unit in ("c", "celsius", "centigrade"):
-        celsius = value
-    elif unit in ("f", "fahrenheit") or not CELSIUS_RANGE[0] <= value <= CELSIUS_RANGE[1]:
-        celsius = _from_fahrenheit(value)
-    else:
-        celsius = value
+    stated_celsius = unit in ("c", "celsius", "centigrade")
+    in_celsius_range = CELSIUS_RANGE[0] <= value <= CELSIUS_RANGE[1]
+    fahrenheit = unit in ("f", "fahrenheit") or not (stated_celsius or in_celsius_range)
+    celsius = _from_fahrenheit(value) if fahrenheit else value
     return celsius if CELSIUS_RANGE[0] <= celsius <= CELSIUS_RANGE[1] else None
 
 
